@@ -1,0 +1,75 @@
+"""Bearer JWT authentication: one token check for REST and WebSocket."""
+
+import logging
+
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.exceptions import InvalidToken
+from accounts.models import User
+from accounts.selectors import user_get_active
+from accounts.services import TOKEN_VERSION_CLAIM
+
+logger = logging.getLogger(__name__)
+
+AUTH_SCHEME = "Bearer"
+
+
+def user_from_token(raw_token: str) -> User:
+    """Return the user a valid access token stands for, or raise InvalidToken.
+
+    Checks, in order: HS256 signature with JWT_SECRET (``alg`` pinned, so
+    ``none`` and other algorithms fail), ``exp`` present and in the future,
+    ``jti`` present, ``token_type`` is "access" (a refresh token is refused),
+    the user still exists and is active, and the token's version matches the
+    user's (a password change revokes older tokens).
+    """
+    try:
+        token = AccessToken(raw_token)
+    except TokenError as error:
+        raise InvalidToken(str(error)) from None
+    user = user_get_active(token.get(api_settings.USER_ID_CLAIM, ""))
+    if user is None:
+        raise InvalidToken("User not found or inactive.")
+    if token.get(TOKEN_VERSION_CLAIM) != user.token_version:
+        raise InvalidToken("Token has been revoked.")
+    return user
+
+
+def bearer_token_from_header(header: bytes | str) -> str | None:
+    """The token in ``Authorization: Bearer <token>``; None when no header.
+
+    Raises InvalidToken for any other scheme or a malformed header.
+    """
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")  # HTTP header bytes; never fails
+    parts = header.split()
+    if not parts:
+        return None
+    if parts[0].lower() != AUTH_SCHEME.lower():
+        raise InvalidToken(f"Authorization scheme must be {AUTH_SCHEME}.")
+    if len(parts) != 2:
+        raise InvalidToken("Authorization header must be 'Bearer <token>'.")
+    return parts[1]
+
+
+class BearerTokenAuthentication(BaseAuthentication):
+    """DRF adapter around :func:`user_from_token`."""
+
+    def authenticate(self, request: Request) -> tuple[User, str] | None:
+        try:
+            raw_token = bearer_token_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
+            if raw_token is None:
+                return None
+            return user_from_token(raw_token), raw_token
+        except InvalidToken as error:
+            logger.info("Rejected bearer token: %s", error.detail)
+            raise AuthenticationFailed(error.detail, code=error.code) from None
+
+    def authenticate_header(self, request: Request) -> str:
+        # Makes DRF answer 401 (not 403) and tells the client which scheme to use.
+        return f'{AUTH_SCHEME} realm="api"'

@@ -1,0 +1,47 @@
+"""Request shapes (types, presence, format) and response shapes for accounts.
+
+Uniqueness and password strength are rules, checked in ``accounts.services``.
+"""
+
+from rest_framework import serializers
+
+from accounts.models import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH, User, username_validator
+
+PASSWORD_MAX_LENGTH = 256  # bounds the hashing cost of a hostile request
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=USERNAME_MAX_LENGTH, validators=[username_validator])
+    email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH)
+    password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
+
+
+class LoginSerializer(serializers.Serializer):
+    # Not an EmailField: a malformed address is just another failed login (same 401).
+    email = serializers.CharField(max_length=EMAIL_MAX_LENGTH)
+    password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="HS256 JWT, valid 24 h; send as `Authorization: Bearer <token>`.")
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    """Both optional; any other key (``password``, ``id``, ...) is ignored."""
+
+    username = serializers.CharField(max_length=USERNAME_MAX_LENGTH, validators=[username_validator], required=False)
+    email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH, required=False)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "created"]
+        read_only_fields = fields
+
+
+class UserUpdatedSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "updated"]
+        read_only_fields = fields

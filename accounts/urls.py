@@ -1,0 +1,10 @@
+from django.urls import path
+
+from accounts import views
+
+urlpatterns = [
+    path("auth/register", views.RegisterView.as_view(), name="register"),
+    path("auth/login", views.LoginView.as_view(), name="login"),
+    path("users/me", views.MeView.as_view(), name="me"),
+    path("users/me/update", views.MeUpdateView.as_view(), name="me-update"),
+]

@@ -1,0 +1,80 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.serializers import (
+    LoginSerializer,
+    ProfileUpdateSerializer,
+    RegisterSerializer,
+    TokenSerializer,
+    UserSerializer,
+    UserUpdatedSerializer,
+)
+from chatserver.openapi import error_responses
+
+
+class RegisterView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={201: OpenApiResponse(description="Created; empty body."), **error_responses(400)},
+        tags=["auth"],
+        summary="Register a user",
+    )
+    def post(self, request: Request) -> Response:
+        data = RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_register(**data.validated_data)
+        return Response(status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: TokenSerializer, **error_responses(400, 401)},
+        tags=["auth"],
+        summary="Log in and get a JWT",
+    )
+    def post(self, request: Request) -> Response:
+        data = LoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_authenticate(**data.validated_data)
+        return Response({"token": services.token_issue(user)})
+
+
+class MeView(APIView):
+    @extend_schema(responses={200: UserSerializer, **error_responses(401)}, tags=["users"], summary="My profile")
+    def get(self, request: Request) -> Response:
+        return Response(UserSerializer(request.user).data)
+
+
+class MeUpdateView(APIView):
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses={200: UserUpdatedSerializer, **error_responses(400, 401)},
+        tags=["users"],
+        summary="Update my username and/or email",
+    )
+    def put(self, request: Request) -> Response:
+        data = ProfileUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_update_profile(request.user, **data.validated_data)
+        return Response(UserUpdatedSerializer(user).data)
+
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses={200: UserUpdatedSerializer, **error_responses(400, 401)},
+        tags=["users"],
+        summary="Update my username and/or email (same as PUT)",
+    )
+    def patch(self, request: Request) -> Response:
+        return self.put(request)

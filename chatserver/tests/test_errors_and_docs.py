@@ -1,0 +1,84 @@
+import pytest
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("path", ["/nope", "/users/me/nope", "/auth/register/", "/chats"])
+def test_unknown_paths_are_json_404(api_client, path, debug):
+    with override_settings(DEBUG=debug):
+        response = api_client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not Found.", "code": "not_found"}
+
+
+def test_wrong_method_is_json_405(api_client):
+    response = api_client.delete("/auth/register")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_disallowed_host_is_json_400(api_client):
+    with override_settings(DEBUG=False, ALLOWED_HOSTS=["chat.example.com"]):
+        response = api_client.get("/users/me", HTTP_HOST="evil.example.com")
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+
+
+def test_openapi_schema_lists_the_api(api_client):
+    response = api_client.get("/api/schema", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    for path in ("/auth/register", "/auth/login", "/users/me", "/users/me/update"):
+        assert path in schema["paths"], path
+    assert set(schema["paths"]["/users/me/update"]) >= {"put", "patch"}
+    assert "401" in schema["paths"]["/users/me"]["get"]["responses"]
+
+
+def test_docs_page_loads_no_asset_from_the_internet(api_client):
+    response = api_client.get("/api/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+
+
+def test_admin_lists_users_with_search_and_filters(client, make_user):
+    admin = make_user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    make_user("findme", "findme@example.com")
+    make_user("hidden", "hidden@example.com")
+    client.force_login(admin)
+    response = client.get("/admin/accounts/user/", {"q": "findme", "is_staff__exact": "0"})
+    assert response.status_code == 200
+    assert b"findme@example.com" in response.content
+    assert b"hidden@example.com" not in response.content
+    staff_only = client.get("/admin/accounts/user/", {"is_staff__exact": "1"})
+    assert b"findme@example.com" not in staff_only.content
+
+
+def test_admin_add_user_form_uses_bcrypt(client, make_user):
+    from accounts.models import User
+
+    admin = make_user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    response = client.post(
+        "/admin/accounts/user/add/",
+        {
+            "username": "added",
+            "email": "Added@Example.com",
+            "password1": "a-strong-pass-42",
+            "password2": "a-strong-pass-42",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    added = User.objects.get(username="added")
+    assert added.email == "added@example.com"
+    assert added.password.startswith("bcrypt_sha256$")

@@ -1,0 +1,146 @@
+"""Settings are read from the environment; production mode refuses weak secrets.
+
+Each case imports the settings in a fresh interpreter, since settings are
+evaluated once per process.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG = "s" * 40
+STRONG_JWT = "j" * 40
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": STRONG,
+    "JWT_SECRET": STRONG_JWT,
+    "DJANGO_ALLOWED_HOSTS": "chat.example.com",
+}
+VARIABLES = (
+    "DJANGO_ENV_FILE",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "JWT_SECRET",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_DEBUG",
+    "DJANGO_ALLOWED_HOSTS",
+    "PORT",
+)
+
+PRINT_SETTINGS = """
+import json, django
+from django.conf import settings
+django.setup()
+print(json.dumps({
+    "debug": settings.DEBUG,
+    "port": settings.PORT,
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "name": str(settings.DATABASES["default"]["NAME"]),
+    "host": settings.DATABASES["default"].get("HOST"),
+    "sqlite_options": settings.DATABASES["default"].get("OPTIONS", {}),
+    "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "jwt_key": settings.SIMPLE_JWT["SIGNING_KEY"],
+    "secret_key": settings.SECRET_KEY,
+    "allowed_hosts": settings.ALLOWED_HOSTS,
+    "first_app": settings.INSTALLED_APPS[0],
+    "first_hasher": settings.PASSWORD_HASHERS[0],
+}))
+"""
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    # A developer's own .env must not leak into these checks.
+    clean.update({"DJANGO_ENV_FILE": os.devnull, **env}, DJANGO_SETTINGS_MODULE="chatserver.settings")
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_SETTINGS], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+def settings_with(**env: str) -> dict:
+    result = load_settings(**env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_defaults_are_the_embedded_development_mode():
+    s = settings_with()
+    assert s["debug"] is True
+    assert s["port"] == 8080
+    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["name"].endswith("db.sqlite3")
+    assert "journal_mode=WAL" in s["sqlite_options"]["init_command"]
+    assert s["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert s["cache"].endswith("LocMemCache")
+    assert s["first_app"] == "daphne"
+    assert s["first_hasher"].endswith("BCryptSHA256PasswordHasher")
+
+
+def test_database_url_postgres():
+    s = settings_with(DATABASE_URL="postgres://chat:pw@db.internal:5432/chatdb?sslmode=disable")
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert (s["name"], s["host"]) == ("chatdb", "db.internal")
+
+
+def test_database_url_sqlite_file(tmp_path):
+    s = settings_with(DATABASE_URL=f"sqlite:///{tmp_path / 'chat.db'}")
+    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["name"] == str(tmp_path / "chat.db")
+
+
+def test_redis_url_selects_redis_layer_and_cache():
+    s = settings_with(REDIS_URL="redis://127.0.0.1:6379/3")
+    assert s["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert s["cache"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_port_and_allowed_hosts():
+    s = settings_with(PORT="9001", DJANGO_ALLOWED_HOSTS="a.example.com,b.example.com")
+    assert s["port"] == 9001
+    assert s["allowed_hosts"] == ["a.example.com", "b.example.com"]
+
+
+def test_jwt_key_is_jwt_secret_not_secret_key():
+    s = settings_with(**PRODUCTION)
+    assert s["jwt_key"] == STRONG_JWT
+    assert s["secret_key"] == STRONG
+
+
+def test_production_with_strong_secrets_starts():
+    assert settings_with(**PRODUCTION)["debug"] is False
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"JWT_SECRET": ""}, "JWT_SECRET is not set"),
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY is not set"),
+        ({"JWT_SECRET": "short-secret"}, "JWT_SECRET is shorter than 32"),
+        ({"DJANGO_SECRET_KEY": "x" * 31}, "DJANGO_SECRET_KEY is shorter than 32"),
+        ({"JWT_SECRET": STRONG}, "JWT_SECRET must differ"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is not set"),
+    ],
+    ids=["jwt-missing", "secret-missing", "jwt-short", "secret-short", "same-secret", "no-hosts"],
+)
+def test_production_refuses_weak_or_missing_secrets(override, message):
+    env = {**PRODUCTION, **override}
+    env = {k: v for k, v in env.items() if v != ""}
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert "Refusing to start with DJANGO_DEBUG off" in result.stderr
+    assert message in result.stderr
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path):
+    env_file = tmp_path / "chat.env"
+    env_file.write_text("PORT=7777\nREDIS_URL=redis://127.0.0.1:6379/5\nDJANGO_ALLOWED_HOSTS=from-file\n")
+    s = settings_with(DJANGO_ENV_FILE=str(env_file), DJANGO_ALLOWED_HOSTS="from-env")
+    assert s["port"] == 7777
+    assert s["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert s["allowed_hosts"] == ["from-env"]

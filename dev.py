@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""One-command setup for the chat server; needs only Python 3.11+.
+
+    python3 dev.py serve   # create .venv, install, migrate, serve on http://localhost:8080
+    python3 dev.py test    # create .venv, install test tools, run the test suite
+    python3 dev.py lint    # ruff
+
+Extra arguments go to the underlying command (``runserver`` or ``pytest``).
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+REQUIREMENT_FILES = ("requirements.txt", "requirements-dev.txt")
+
+
+def _requirements_digest() -> str:
+    digest = hashlib.sha256()
+    for name in REQUIREMENT_FILES:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_environment(requirements: str) -> None:
+    """Create the virtual environment and install what changed since last time."""
+    if not PYTHON.exists():
+        print("Creating virtual environment in .venv", flush=True)
+        venv.create(VENV, with_pip=True)
+    stamp = VENV / f".installed-{requirements}"
+    digest = _requirements_digest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"Installing {requirements}", flush=True)
+    run([PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", ROOT / requirements])
+    stamp.write_text(digest)
+
+
+def run(command: list, check: bool = True) -> int:
+    code = subprocess.call([str(part) for part in command], cwd=ROOT)
+    if check and code != 0:
+        sys.exit(code)
+    return code
+
+
+def serve(args: list[str]) -> int:
+    ensure_environment("requirements.txt")
+    run([PYTHON, "manage.py", "migrate", "--noinput"])
+    return run([PYTHON, "manage.py", "runserver", *args], check=False)
+
+
+def test(args: list[str]) -> int:
+    ensure_environment("requirements-dev.txt")
+    return run([PYTHON, "-m", "pytest", *args], check=False)
+
+
+def lint(args: list[str]) -> int:
+    ensure_environment("requirements-dev.txt")
+    return run([BIN / "ruff", "check", *(args or ["."])], check=False)
+
+
+COMMANDS = {"serve": serve, "test": test, "lint": lint}
+
+
+def main() -> int:
+    if sys.version_info < (3, 11):
+        sys.exit("Python 3.11 or newer is needed (found %d.%d)." % sys.version_info[:2])
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    try:
+        return COMMANDS[sys.argv[1]](sys.argv[2:])
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

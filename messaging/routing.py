@@ -1,0 +1,3 @@
+"""WebSocket routes. The chat consumer is added with the messaging feature."""
+
+websocket_urlpatterns: list = []
