@@ -1,7 +1,10 @@
 """Bearer JWT authentication: one token check for REST and WebSocket."""
 
 import logging
+from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -73,3 +76,35 @@ class BearerTokenAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) and tells the client which scheme to use.
         return f'{AUTH_SCHEME} realm="api"'
+
+
+class WebSocketTokenAuthMiddleware:
+    """Channels middleware: sets ``scope["user"]`` from ``?token=<JWT>`` (the
+    seed's form) or an ``Authorization: Bearer`` header (non-browser clients).
+
+    An absent or bad token leaves an anonymous user; the consumer refuses the
+    handshake. Uses the same :func:`user_from_token` as REST.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        scope = dict(scope, user=AnonymousUser())
+        try:
+            raw_token = _websocket_token(scope)
+            if raw_token:
+                scope["user"] = await database_sync_to_async(user_from_token)(raw_token)
+        except InvalidToken as error:
+            logger.info("Rejected WebSocket token: %s", error.detail)
+        return await self.app(scope, receive, send)
+
+
+def _websocket_token(scope) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if tokens := query.get("token"):
+        return tokens[0]
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            return bearer_token_from_header(value)
+    return None

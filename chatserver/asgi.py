@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP goes to Django, WebSocket to Channels."""
+"""ASGI entry point: HTTP goes to Django; WebSocket passes the origin check and
+JWT authentication, then Channels' router."""
 
 import os
 
@@ -10,13 +11,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatserver.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from accounts.authentication import WebSocketTokenAuthMiddleware  # noqa: E402
+from chatserver.websocket import origin_validator  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": origin_validator(WebSocketTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

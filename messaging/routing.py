@@ -1,3 +1,7 @@
-"""WebSocket routes. The chat consumer is added with the messaging feature."""
+from django.urls import re_path
 
-websocket_urlpatterns: list = []
+from messaging.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/?$", ChatConsumer.as_asgi()),
+]

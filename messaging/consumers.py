@@ -1,0 +1,115 @@
+"""The chat WebSocket: a thin adapter between frames and messaging.services."""
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from chatserver.errors import DomainError
+from messaging import events, selectors, services
+from messaging.exceptions import InvalidFrame, InvalidJson, ServerError, UnknownFrameType
+from messaging.serializers import ack_frame, message_frame
+
+logger = logging.getLogger(__name__)
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    """One socket of one device. Joins the user's group, so every device of the
+    user gets every message and edit/delete event, then replays what no device
+    of the user has been sent yet (offline delivery)."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        self.user = user
+        self.group = events.user_group(user.id)
+        # Ids replayed on connect; a live copy of one of them arriving later is a duplicate.
+        self.replayed: set[str] = set()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._deliver_offline()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # ---- client -> server -------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        frame: Any = None
+        try:
+            frame = self._parse(text_data)
+            handler = self.FRAME_HANDLERS.get(frame.get("type"))
+            if handler is None:
+                raise UnknownFrameType(f"Unknown frame type {frame.get('type')!r}.", field="type")
+            await handler(self, frame)
+        except DomainError as error:
+            await self._send_error(error, frame)
+        except Exception:
+            logger.exception("Unexpected error handling a frame from user %s", self.user.id)
+            await self._send_error(ServerError(), frame)
+
+    @staticmethod
+    def _parse(text_data: str | None) -> dict[str, Any]:
+        if text_data is None:
+            raise InvalidFrame("Binary frames are not supported; send JSON text.")
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            raise InvalidJson() from None
+        if not isinstance(frame, dict):
+            raise InvalidFrame()
+        return frame
+
+    async def _on_direct_message(self, frame: dict[str, Any]) -> None:
+        result = await database_sync_to_async(services.message_send)(
+            sender=self.user, to=frame.get("to"), content=frame.get("content"), client_id=frame.get("client_id")
+        )
+        await self.send_json(ack_frame(result.message, duplicate=not result.created))
+
+    async def _on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_json({"type": "pong"})
+
+    FRAME_HANDLERS = {"direct_message": _on_direct_message, "ping": _on_ping}
+
+    async def _send_error(self, error: DomainError, frame: Any) -> None:
+        reply = {"type": "error", **error.as_dict()}
+        if isinstance(frame, dict) and isinstance(frame.get("client_id"), str):
+            reply["client_id"] = frame["client_id"]
+        await self.send_json(reply)
+
+    # ---- server -> client (channel layer events) --------------------------
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        frame = event["frame"]
+        if frame["id"] in self.replayed:
+            return
+        await self.send_json(frame)
+        if event["sender"] != str(self.user.id):
+            await database_sync_to_async(services.membership_mark_delivered)(
+                self.user.id, {uuid.UUID(event["conversation"]): event["seq"]}
+            )
+
+    async def chat_event(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["frame"])
+
+    # ---- offline delivery --------------------------------------------------
+
+    async def _deliver_offline(self) -> None:
+        while True:
+            batch = await database_sync_to_async(selectors.messages_undelivered)(self.user)
+            if not batch:
+                return
+            delivered: dict[uuid.UUID, int] = {}
+            for message in batch:
+                await self.send_json(message_frame(message))
+                self.replayed.add(str(message.id))
+                delivered[message.conversation_id] = max(message.seq, delivered.get(message.conversation_id, 0))
+            await database_sync_to_async(services.membership_mark_delivered)(self.user.id, delivered)
+            if len(batch) < selectors.OFFLINE_BATCH_SIZE:
+                return

@@ -1,0 +1,95 @@
+"""Messaging errors. Each has a stable code, the same on REST and WebSocket."""
+
+from chatserver.errors import DomainError, InvalidInput, NotFound, PermissionDenied
+
+
+class EmptyContent(InvalidInput):
+    code = "empty_content"
+    default_detail = "Message content must not be empty."
+
+
+class ContentTooLong(InvalidInput):
+    code = "content_too_long"
+
+
+class InvalidContent(InvalidInput):
+    code = "invalid_content"
+    default_detail = "Message content must be a string."
+
+
+class InvalidRecipient(InvalidInput):
+    code = "invalid_recipient"
+    default_detail = "'to' must be a user id (UUID)."
+
+
+class CannotMessageSelf(InvalidInput):
+    code = "cannot_message_self"
+    default_detail = "You cannot send a message to yourself."
+
+
+class InvalidClientId(InvalidInput):
+    code = "invalid_client_id"
+
+
+class InvalidCursor(InvalidInput):
+    code = "invalid_cursor"
+
+
+class InvalidFrame(InvalidInput):
+    code = "invalid_frame"
+    default_detail = "Frame must be a JSON object with a 'type'."
+
+
+class InvalidJson(InvalidInput):
+    code = "invalid_json"
+    default_detail = "Frame is not valid JSON."
+
+
+class UnknownFrameType(InvalidInput):
+    code = "unknown_type"
+
+
+class ServerError(DomainError):
+    code = "server_error"
+    status = 500
+    default_detail = "Internal error. To retry a send safely, repeat it with the same client_id."
+
+
+class RecipientNotFound(NotFound):
+    code = "recipient_not_found"
+    default_detail = "No such user."
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    default_detail = "No such user."
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+    default_detail = "No such message."
+
+
+class NotSender(PermissionDenied):
+    code = "not_sender"
+    default_detail = "Only the sender can change this message."
+
+
+__all__ = [
+    "CannotMessageSelf",
+    "ContentTooLong",
+    "DomainError",
+    "EmptyContent",
+    "InvalidClientId",
+    "InvalidContent",
+    "InvalidCursor",
+    "InvalidFrame",
+    "InvalidJson",
+    "InvalidRecipient",
+    "MessageNotFound",
+    "NotSender",
+    "RecipientNotFound",
+    "ServerError",
+    "UnknownFrameType",
+    "UserNotFound",
+]

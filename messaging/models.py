@@ -1,0 +1,108 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+MESSAGE_MAX_LENGTH = 4096  # characters
+CLIENT_ID_MAX_LENGTH = 64
+
+
+class Conversation(models.Model):
+    """A place messages are posted to. Direct conversations have exactly two
+    members, recorded in ``user_a``/``user_b`` (ordered) so the pair is unique;
+    group conversations leave them empty and list members in Membership only."""
+
+    class Kind(models.TextChoices):
+        DIRECT = "direct", "Direct"
+        GROUP = "group", "Group"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DIRECT)
+    # Indexed by the direct-pair unique index, which leads with user_a.
+    user_a = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    user_b = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    title = models.CharField(max_length=120, blank=True)
+    # Per-conversation message counter, taken under a row lock: seq order is commit order.
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="conversations")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_a", "user_b"], condition=Q(kind="direct"), name="messaging_direct_pair_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.DIRECT:
+            return f"direct {self.user_a_id} / {self.user_b_id}"
+        return self.title or str(self.id)
+
+    def other_user_id(self, user_id: uuid.UUID) -> uuid.UUID | None:
+        """The other member of a direct conversation."""
+        return self.user_b_id if self.user_a_id == user_id else self.user_a_id
+
+
+class Membership(models.Model):
+    """A user's place in a conversation, with their per-conversation state."""
+
+    # Both covered by the composite indexes below; no single-column ones needed.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="memberships", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
+    joined_at = models.DateTimeField(default=timezone.now)
+    # Highest message seq pushed to any device of this user (offline delivery cursor).
+    delivered_seq = models.PositiveBigIntegerField(default=0)
+    # Highest message seq the user has read.
+    read_seq = models.PositiveBigIntegerField(default=0)
+    muted = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="messaging_membership_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "conversation"], name="messaging_membership_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.conversation_id}"
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Covered by the history and seq indexes, which lead with it.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages_sent")
+    seq = models.PositiveBigIntegerField()
+    content = models.TextField(max_length=MESSAGE_MAX_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    is_deleted = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Client-chosen id that makes a retried send idempotent.
+    client_id = models.CharField(max_length=CLIENT_ID_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001 - NULL = none; unique when set
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="messaging_message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["sender", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="messaging_message_client_id_unique",
+            ),
+        ]
+        indexes = [
+            # History pages: one range scan, newest first, ties broken by id.
+            models.Index(fields=["conversation", "-created_at", "-id"], name="messaging_history"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,145 @@
+"""One output shape per message view, shared by REST and WebSocket.
+
+The seed's fields (``from``/``to``, ``sender_id``/``receiver_id``) are derived
+from the conversation: for a direct conversation the receiver is its other member.
+"""
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from rest_framework import serializers
+
+from messaging.models import Message
+from messaging.selectors import HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX
+
+
+def _iso(value: datetime | None) -> str | None:
+    return serializers.DateTimeField().to_representation(value) if value else None
+
+
+def _receiver_id(message: Message) -> str | None:
+    other = message.conversation.other_user_id(message.sender_id)
+    return str(other) if other else None
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    """The ``direct_message`` WebSocket frame (seed fields plus id, to, created_at)."""
+    frame = {
+        "type": "direct_message",
+        "id": str(message.id),
+        "from": str(message.sender_id),
+        "to": _receiver_id(message),
+        "content": message.content,
+        "timestamp": int(message.created_at.timestamp()),
+        "created_at": _iso(message.created_at),
+    }
+    if message.edited_at:
+        frame["edited_at"] = _iso(message.edited_at)
+    if message.client_id:
+        frame["client_id"] = message.client_id
+    return frame
+
+
+def ack_frame(message: Message, *, duplicate: bool) -> dict[str, Any]:
+    """Sent to the sending socket once the message is stored."""
+    return {
+        "type": "ack",
+        "id": str(message.id),
+        "client_id": message.client_id,
+        "to": _receiver_id(message),
+        "timestamp": int(message.created_at.timestamp()),
+        "created_at": _iso(message.created_at),
+        "duplicate": duplicate,
+    }
+
+
+def edited_frame(message: Message) -> dict[str, Any]:
+    return {
+        "type": "message_edited",
+        "id": str(message.id),
+        "content": message.content,
+        "edited_at": _iso(message.edited_at),
+    }
+
+
+def deleted_frame(message: Message) -> dict[str, Any]:
+    return {"type": "message_deleted", "id": str(message.id)}
+
+
+class HistoryMessageSerializer(serializers.Serializer):
+    """``GET /chats/{userId}`` item: the seed's shape, timestamp in ISO 8601 (µs)."""
+
+    id = serializers.UUIDField()
+    from_ = serializers.UUIDField(source="sender_id")
+    to = serializers.SerializerMethodField()
+    content = serializers.CharField()
+    timestamp = serializers.DateTimeField(source="created_at")
+    edited_at = serializers.DateTimeField(allow_null=True)
+
+    def get_fields(self) -> dict:
+        # "from" is a Python keyword, so the field is declared as from_.
+        return {("from" if name == "from_" else name): field for name, field in super().get_fields().items()}
+
+    def get_to(self, message: Message) -> str | None:
+        return _receiver_id(message)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """Edit and delete responses, as in the seed."""
+
+    sender_id = serializers.UUIDField()
+    receiver_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ["id", "sender_id", "receiver_id", "content", "is_deleted", "edited_at", "created_at"]
+
+    def get_receiver_id(self, message: Message) -> str | None:
+        return _receiver_id(message)
+
+
+class MessageContentSerializer(serializers.Serializer):
+    # Shape only (a string is present); emptiness and length are rules in services.
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class TimestampField(serializers.Field):
+    """Unix seconds (integer or fractional, as in the seed) or ISO 8601."""
+
+    default_error_messages = {"invalid": "Expected unix seconds or an ISO 8601 date-time."}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        try:
+            seconds = float(data)
+        except (TypeError, ValueError):
+            seconds = None
+        if seconds is not None:
+            if not math.isfinite(seconds):
+                self.fail("invalid")
+            try:
+                return datetime.fromtimestamp(seconds, tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                self.fail("invalid")
+        try:
+            parsed = datetime.fromisoformat(str(data).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail("invalid")
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text=f"Page size, default {HISTORY_PAGE_DEFAULT}; larger values are clamped to {HISTORY_PAGE_MAX}.",
+    )
+    before = TimestampField(
+        required=False, help_text="Only messages created before this time (unix seconds or ISO 8601)."
+    )
+    cursor = serializers.CharField(
+        required=False, help_text="Opaque cursor from the previous page's X-Next-Cursor header."
+    )
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, HISTORY_PAGE_MAX)

@@ -1,0 +1,176 @@
+"""The only writers of messaging data: every rule about messages lives here.
+
+REST views and the WebSocket consumer both call these functions; events are
+sent through ``messaging.events`` after the transaction commits.
+"""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import user_get_active
+from messaging import events, selectors
+from messaging.exceptions import (
+    CannotMessageSelf,
+    ContentTooLong,
+    EmptyContent,
+    InvalidClientId,
+    InvalidContent,
+    InvalidRecipient,
+    MessageNotFound,
+    NotSender,
+    RecipientNotFound,
+)
+from messaging.models import CLIENT_ID_MAX_LENGTH, MESSAGE_MAX_LENGTH, Conversation, Membership, Message
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool  # False when a retried client_id returned the stored message
+
+
+def _clean_content(content: Any) -> str:
+    if not isinstance(content, str):
+        raise InvalidContent(field="content")
+    if not content.strip():
+        raise EmptyContent(field="content")
+    if len(content) > MESSAGE_MAX_LENGTH:
+        raise ContentTooLong(f"Message content is limited to {MESSAGE_MAX_LENGTH} characters.", field="content")
+    return content
+
+
+def _clean_client_id(client_id: Any) -> str | None:
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= CLIENT_ID_MAX_LENGTH:
+        raise InvalidClientId(f"client_id must be a string of 1-{CLIENT_ID_MAX_LENGTH} characters.", field="client_id")
+    return client_id
+
+
+def _recipient(sender: User, to: Any) -> User:
+    try:
+        recipient_id = uuid.UUID(to) if isinstance(to, str) else None
+    except ValueError:
+        recipient_id = None
+    if recipient_id is None:
+        raise InvalidRecipient(field="to")
+    if recipient_id == sender.id:
+        raise CannotMessageSelf(field="to")
+    recipient = user_get_active(recipient_id)
+    if recipient is None:
+        raise RecipientNotFound(field="to")
+    return recipient
+
+
+def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
+    """The one direct conversation of a pair, created with both memberships on first use."""
+    user_a, user_b = sorted((user.id, other.id), key=lambda pk: pk.hex)
+    existing = selectors.direct_conversation_between(user_a, user_b)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b
+            )
+            Membership.objects.bulk_create(
+                [
+                    Membership(conversation=conversation, user_id=user_a),
+                    Membership(conversation=conversation, user_id=user_b),
+                ]
+            )
+            return conversation
+    except IntegrityError:
+        # Created concurrently by the other user's first message.
+        return Conversation.objects.get(kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b)
+
+
+def _append(conversation: Conversation, sender: User, content: str, client_id: str | None) -> Message:
+    """Store a message with the conversation's next seq; the UPDATE holds the
+    conversation's row lock until commit, so seq order is commit order."""
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(last_seq=F("last_seq") + 1, last_message_at=now)
+    seq = Conversation.objects.filter(pk=conversation.pk).values_list("last_seq", flat=True).get()
+    message = Message.objects.create(
+        conversation=conversation, sender=sender, seq=seq, content=content, client_id=client_id, created_at=now
+    )
+    message.conversation = conversation
+    return message
+
+
+def _stored_by_client_id(sender: User, client_id: str | None) -> Message | None:
+    if client_id is None:
+        return None
+    return Message.objects.select_related("conversation").filter(sender=sender, client_id=client_id).first()
+
+
+def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) -> SendResult:
+    """Store a direct message and tell both users' devices once it is committed.
+
+    A ``client_id`` the sender has used before returns the stored message
+    instead of a second copy, so clients can retry a send safely.
+    """
+    content = _clean_content(content)
+    client_id = _clean_client_id(client_id)
+    recipient = _recipient(sender, to)
+    if stored := _stored_by_client_id(sender, client_id):
+        return SendResult(stored, created=False)
+    try:
+        with transaction.atomic():
+            conversation = conversation_direct_get_or_create(sender, recipient)
+            message = _append(conversation, sender, content, client_id)
+            events.message_created(message)
+    except IntegrityError:
+        # A concurrent retry with the same client_id won the race.
+        if stored := _stored_by_client_id(sender, client_id):
+            return SendResult(stored, created=False)
+        raise
+    return SendResult(message, created=True)
+
+
+def _own_message(user: User, message_id: uuid.UUID) -> Message:
+    message = selectors.message_for_member(user, message_id)
+    if message is None or message.is_deleted:
+        raise MessageNotFound()
+    if message.sender_id != user.id:
+        raise NotSender()
+    return message
+
+
+def message_edit(*, user: User, message_id: uuid.UUID, content: Any) -> Message:
+    content = _clean_content(content)
+    message = _own_message(user, message_id)
+    now = timezone.now()
+    with transaction.atomic():
+        # The is_deleted guard makes a concurrent delete win over this edit.
+        if not Message.objects.filter(pk=message.pk, is_deleted=False).update(content=content, edited_at=now):
+            raise MessageNotFound()
+        message.content, message.edited_at = content, now
+        events.message_edited(message)
+    return message
+
+
+def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
+    """Delete for everyone: the row stays (soft delete) but is never shown again."""
+    message = _own_message(user, message_id)
+    now = timezone.now()
+    with transaction.atomic():
+        if not Message.objects.filter(pk=message.pk, is_deleted=False).update(is_deleted=True, deleted_at=now):
+            raise MessageNotFound()
+        message.is_deleted, message.deleted_at = True, now
+        events.message_deleted(message)
+    return message
+
+
+def membership_mark_delivered(user_id: uuid.UUID, delivered: dict[uuid.UUID, int]) -> None:
+    """Advance the offline-delivery cursor of ``user_id`` per conversation (never backwards)."""
+    for conversation_id, seq in delivered.items():
+        Membership.objects.filter(conversation_id=conversation_id, user_id=user_id, delivered_seq__lt=seq).update(
+            delivered_seq=seq
+        )

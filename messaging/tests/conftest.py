@@ -1,0 +1,53 @@
+import asyncio
+import contextlib
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from chatserver.asgi import application
+
+
+class Device:
+    """A connected WebSocket client of one user (a communicator plus helpers)."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.ws = communicator
+
+    async def send(self, frame: dict) -> None:
+        await self.ws.send_json_to(frame)
+
+    async def recv(self, timeout: float = 3) -> dict:
+        return await self.ws.receive_json_from(timeout=timeout)
+
+    async def recv_type(self, frame_type: str, timeout: float = 3) -> dict:
+        """Next frame of this type, skipping others (e.g. the echo of one's own message)."""
+        while True:
+            frame = await self.recv(timeout)
+            if frame["type"] == frame_type:
+                return frame
+
+    async def assert_silent(self, timeout: float = 0.3) -> None:
+        assert await self.ws.receive_nothing(timeout=timeout), "expected no frame"
+
+    async def close(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.ws.disconnect()
+
+
+@pytest.fixture
+async def connect(token_for):
+    """``await connect(user)`` opens an authenticated socket; all are closed at teardown."""
+    opened: list[Device] = []
+
+    async def open_device(user=None, *, path: str | None = None, headers=None) -> tuple[bool, Device]:
+        if path is None:
+            path = f"/ws?token={token_for(user)}"
+        communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        connected, _ = await communicator.connect(timeout=5)
+        device = Device(communicator)
+        opened.append(device)
+        return connected, device
+
+    yield open_device
+    for device in opened:
+        await device.close()

@@ -1,0 +1,273 @@
+"""WebSocket frames, unit level: the real ASGI app through WebsocketCommunicator."""
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+
+from messaging.models import MESSAGE_MAX_LENGTH, Message
+from messaging.services import message_send
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+async def count_messages() -> int:
+    return await Message.objects.acount()
+
+
+# ---- handshake -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/ws", "/ws/"])
+async def test_connect_with_query_token(connect, alice, path, token_for):
+    connected, _ = await connect(path=f"{path}?token={token_for(alice)}")
+    assert connected
+
+
+async def test_connect_with_bearer_header(connect, alice, token_for):
+    connected, _ = await connect(path="/ws", headers=[(b"authorization", f"Bearer {token_for(alice)}".encode())])
+    assert connected
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?token=", "?token=garbage", "?token=a.b.c"],
+    ids=["missing", "empty", "garbage", "malformed"],
+)
+async def test_handshake_refused_without_valid_token(connect, query):
+    connected, _ = await connect(path=f"/ws{query}")
+    assert not connected
+
+
+async def test_handshake_refused_for_expired_token(connect, alice):
+    import time
+
+    import jwt
+    from django.conf import settings
+
+    now = int(time.time())
+    token = jwt.encode(
+        {"token_type": "access", "exp": now - 10, "iat": now - 100, "jti": "x", "user_id": str(alice.id), "ver": 0},
+        settings.JWT_SECRET,
+        algorithm="HS256",
+    )
+    connected, _ = await connect(path=f"/ws?token={token}")
+    assert not connected
+
+
+async def test_handshake_refused_for_wrong_scheme_header(connect, alice, token_for):
+    connected, _ = await connect(path="/ws", headers=[(b"authorization", f"Token {token_for(alice)}".encode())])
+    assert not connected
+
+
+async def test_handshake_refused_for_foreign_origin(connect, alice, token_for):
+    connected, _ = await connect(path=f"/ws?token={token_for(alice)}", headers=[(b"origin", b"https://evil.example")])
+    assert not connected
+
+
+async def test_handshake_accepted_for_allowed_origin(connect, alice, token_for):
+    connected, _ = await connect(path=f"/ws?token={token_for(alice)}", headers=[(b"origin", b"http://localhost:8080")])
+    assert connected
+
+
+# ---- direct messages -------------------------------------------------------
+
+
+async def test_direct_message_reaches_receiver_and_sender_devices(connect, alice, bob):
+    _, alice_phone = await connect(alice)
+    _, alice_laptop = await connect(alice)
+    _, bob_phone = await connect(bob)
+    _, bob_laptop = await connect(bob)
+
+    await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "Hello!", "client_id": "c-1"})
+
+    ack = await alice_phone.recv_type("ack")
+    stored = await Message.objects.aget(pk=ack["id"])
+    assert ack["client_id"] == "c-1" and ack["duplicate"] is False
+    for device in (bob_phone, bob_laptop, alice_laptop, alice_phone):
+        frame = await device.recv_type("direct_message")
+        assert frame == {
+            "type": "direct_message",
+            "id": str(stored.id),
+            "from": str(alice.id),
+            "to": str(bob.id),
+            "content": "Hello!",
+            "timestamp": int(stored.created_at.timestamp()),
+            "created_at": frame["created_at"],
+            "client_id": "c-1",
+        }
+        assert frame["created_at"].endswith("Z") and "." in frame["created_at"]  # ISO 8601 with µs
+
+
+async def test_ack_comes_after_commit(connect, alice, bob):
+    _, alice_phone = await connect(alice)
+    await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "stored first"})
+    ack = await alice_phone.recv_type("ack")
+    assert await Message.objects.filter(pk=ack["id"], content="stored first").aexists()
+
+
+async def test_repeated_client_id_stores_one_message(connect, alice, bob):
+    _, alice_phone = await connect(alice)
+    frame = {"type": "direct_message", "to": str(bob.id), "content": "once", "client_id": "retry-1"}
+    await alice_phone.send(frame)
+    first = await alice_phone.recv_type("ack")
+    await alice_phone.send(frame)
+    second = await alice_phone.recv_type("ack")
+    assert second["id"] == first["id"]
+    assert second["duplicate"] is True
+    assert await count_messages() == 1
+
+
+async def test_ping_pong(connect, alice):
+    _, device = await connect(alice)
+    await device.send({"type": "ping"})
+    assert await device.recv() == {"type": "pong"}
+
+
+# ---- bad frames: an error frame, nothing stored, the socket stays open ------
+
+
+BAD_FRAMES = [
+    ("not json", "invalid_json"),
+    ("", "invalid_json"),
+    ("[1, 2]", "invalid_frame"),
+    ('"text"', "invalid_frame"),
+    ("null", "invalid_frame"),
+    ('{"content": "no type"}', "unknown_type"),
+    ('{"type": "shout", "content": "x"}', "unknown_type"),
+    ('{"type": 42}', "unknown_type"),
+    ('{"type": "direct_message", "to": "%(bob)s"}', "invalid_content"),
+    ('{"type": "direct_message", "to": "%(bob)s", "content": ""}', "empty_content"),
+    ('{"type": "direct_message", "to": "%(bob)s", "content": "   \\n"}', "empty_content"),
+    ('{"type": "direct_message", "to": "%(bob)s", "content": 42}', "invalid_content"),
+    ('{"type": "direct_message", "to": "%(bob)s", "content": "%(long)s"}', "content_too_long"),
+    ('{"type": "direct_message", "content": "hi"}', "invalid_recipient"),
+    ('{"type": "direct_message", "to": "not-a-uuid", "content": "hi"}', "invalid_recipient"),
+    ('{"type": "direct_message", "to": 12, "content": "hi"}', "invalid_recipient"),
+    (
+        '{"type": "direct_message", "to": "00000000-0000-0000-0000-000000000000", "content": "hi"}',
+        "recipient_not_found",
+    ),
+    ('{"type": "direct_message", "to": "%(alice)s", "content": "hi"}', "cannot_message_self"),
+    ('{"type": "direct_message", "to": "%(bob)s", "content": "hi", "client_id": 7}', "invalid_client_id"),
+    ('{"type": "direct_message", "to": "%(bob)s", "content": "hi", "client_id": ""}', "invalid_client_id"),
+]
+
+
+@pytest.mark.parametrize(("raw", "code"), BAD_FRAMES, ids=[f"{i}-{c}" for i, (_, c) in enumerate(BAD_FRAMES)])
+async def test_bad_frame_gets_error_and_socket_stays_open(connect, alice, bob, raw, code):
+    _, device = await connect(alice)
+    text = raw % {"bob": bob.id, "alice": alice.id, "long": "x" * (MESSAGE_MAX_LENGTH + 1)}
+    await device.ws.send_input({"type": "websocket.receive", "text": text})
+    error = await device.recv()
+    assert error["type"] == "error"
+    assert error["code"] == code
+    assert error["detail"]
+    assert await count_messages() == 0
+    # Still open and working.
+    await device.send({"type": "ping"})
+    assert await device.recv() == {"type": "pong"}
+
+
+async def test_binary_frame_is_refused_with_error(connect, alice):
+    _, device = await connect(alice)
+    await device.ws.send_to(bytes_data=b"\x00\x01")
+    assert (await device.recv())["code"] == "invalid_frame"
+
+
+async def test_content_at_the_limit_is_accepted(connect, alice, bob):
+    _, device = await connect(alice)
+    await device.send({"type": "direct_message", "to": str(bob.id), "content": "x" * MESSAGE_MAX_LENGTH})
+    assert (await device.recv_type("ack"))["id"]
+
+
+async def test_error_echoes_client_id(connect, alice, bob):
+    _, device = await connect(alice)
+    await device.send({"type": "direct_message", "to": str(bob.id), "content": "", "client_id": "c-9"})
+    error = await device.recv()
+    assert error["client_id"] == "c-9"
+
+
+async def test_unknown_type_error_names_the_type(connect, alice):
+    _, device = await connect(alice)
+    await device.ws.send_to(text_data=json.dumps({"type": "shout"}))
+    assert "shout" in (await device.recv())["detail"]
+
+
+# ---- offline delivery -------------------------------------------------------
+
+
+async def test_offline_messages_arrive_on_connect_oldest_first(connect, alice, bob):
+    send = database_sync_to_async(message_send)
+    for n in range(3):
+        await send(sender=alice, to=str(bob.id), content=f"offline {n}")
+    _, bob_phone = await connect(bob)
+    contents = [(await bob_phone.recv_type("direct_message"))["content"] for _ in range(3)]
+    assert contents == ["offline 0", "offline 1", "offline 2"]
+    await bob_phone.assert_silent()
+
+    # Another device of bob's connecting later does not get them again.
+    _, bob_laptop = await connect(bob)
+    await bob_laptop.assert_silent()
+
+
+async def test_offline_delivery_skips_deleted_and_shows_edits(connect, alice, bob):
+    from messaging.services import message_delete, message_edit
+
+    first = (await database_sync_to_async(message_send)(sender=alice, to=str(bob.id), content="first")).message
+    second = (await database_sync_to_async(message_send)(sender=alice, to=str(bob.id), content="second")).message
+    await database_sync_to_async(message_edit)(user=alice, message_id=first.id, content="first, edited")
+    await database_sync_to_async(message_delete)(user=alice, message_id=second.id)
+    _, bob_phone = await connect(bob)
+    frame = await bob_phone.recv_type("direct_message")
+    assert frame["content"] == "first, edited"
+    assert frame["edited_at"]
+    await bob_phone.assert_silent()
+
+
+async def test_live_message_marks_delivered(connect, alice, bob):
+    _, bob_phone = await connect(bob)
+    _, alice_phone = await connect(alice)
+    await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "live"})
+    await bob_phone.recv_type("direct_message")
+    await bob_phone.ws.receive_nothing(0.2)  # let the delivery mark land
+    _, bob_laptop = await connect(bob)
+    await bob_laptop.assert_silent()
+
+
+async def test_senders_own_messages_are_not_replayed_to_them(connect, alice, bob):
+    await database_sync_to_async(message_send)(sender=alice, to=str(bob.id), content="mine")
+    _, alice_phone = await connect(alice)
+    await alice_phone.assert_silent()
+
+
+# ---- edit and delete events -------------------------------------------------
+
+
+async def test_edit_and_delete_events_reach_both_users(connect, alice, bob):
+    from messaging.services import message_delete, message_edit
+
+    _, alice_phone = await connect(alice)
+    _, bob_phone = await connect(bob)
+    await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "typo"})
+    message_id = (await alice_phone.recv_type("ack"))["id"]
+    await bob_phone.recv_type("direct_message")
+
+    await database_sync_to_async(message_edit)(user=alice, message_id=message_id, content="fixed")
+    for device in (alice_phone, bob_phone):
+        edited = await device.recv_type("message_edited")
+        assert edited["id"] == message_id and edited["content"] == "fixed" and edited["edited_at"]
+
+    await database_sync_to_async(message_delete)(user=alice, message_id=message_id)
+    for device in (alice_phone, bob_phone):
+        assert await device.recv_type("message_deleted") == {"type": "message_deleted", "id": message_id}

@@ -1,0 +1,170 @@
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from messaging import selectors, services
+from messaging.exceptions import (
+    CannotMessageSelf,
+    ContentTooLong,
+    EmptyContent,
+    InvalidRecipient,
+    MessageNotFound,
+    NotSender,
+    RecipientNotFound,
+)
+from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+def send(sender, to, content="hi", **kwargs):
+    return services.message_send(sender=sender, to=str(to.id), content=content, **kwargs)
+
+
+def test_first_message_creates_one_direct_conversation_with_two_members(alice, bob):
+    send(alice, bob)
+    send(bob, alice)
+    conversation = Conversation.objects.get()
+    assert conversation.kind == Conversation.Kind.DIRECT
+    assert set(Membership.objects.values_list("user_id", flat=True)) == {alice.id, bob.id}
+    assert conversation.last_seq == 2
+
+
+def test_messages_get_consecutive_seq_and_microsecond_timestamps(alice, bob):
+    first = send(alice, bob).message
+    second = send(bob, alice).message
+    assert (first.seq, second.seq) == (1, 2)
+    assert second.created_at >= first.created_at
+    stored = Message.objects.get(pk=first.pk)
+    assert stored.created_at == first.created_at  # microseconds survive the round trip
+
+
+def test_client_id_is_idempotent_per_sender(alice, bob):
+    first = send(alice, bob, client_id="abc")
+    again = send(alice, bob, content="different body", client_id="abc")
+    other_sender = send(bob, alice, client_id="abc")
+    assert first.created and not again.created and other_sender.created
+    assert again.message.id == first.message.id
+    assert Message.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"content": ""}, EmptyContent),
+        ({"content": " \t\n"}, EmptyContent),
+        ({"content": "x" * (MESSAGE_MAX_LENGTH + 1)}, ContentTooLong),
+        ({"to": "nope"}, InvalidRecipient),
+        ({"to": None}, InvalidRecipient),
+        ({"to": str(uuid.uuid4())}, RecipientNotFound),
+    ],
+)
+def test_send_rules(alice, bob, kwargs, error):
+    arguments = {"sender": alice, "to": str(bob.id), "content": "hi", **kwargs}
+    with pytest.raises(error):
+        services.message_send(**arguments)
+    assert not Message.objects.exists()
+
+
+def test_cannot_message_self(alice):
+    with pytest.raises(CannotMessageSelf):
+        send(alice, alice)
+
+
+def test_inactive_recipient_is_not_found(alice, bob):
+    bob.is_active = False
+    bob.save()
+    with pytest.raises(RecipientNotFound):
+        send(alice, bob)
+
+
+def test_edit_rules(alice, bob, make_user):
+    message = send(alice, bob).message
+    with pytest.raises(NotSender):
+        services.message_edit(user=bob, message_id=message.id, content="hijack")
+    with pytest.raises(MessageNotFound):
+        services.message_edit(user=make_user("eve"), message_id=message.id, content="hijack")
+    with pytest.raises(EmptyContent):
+        services.message_edit(user=alice, message_id=message.id, content="")
+    edited = services.message_edit(user=alice, message_id=message.id, content="fixed")
+    assert edited.edited_at is not None
+    assert Message.objects.get(pk=message.id).content == "fixed"
+
+
+def test_delete_is_soft_and_final(alice, bob):
+    message = send(alice, bob, "bye").message
+    with pytest.raises(NotSender):
+        services.message_delete(user=bob, message_id=message.id)
+    deleted = services.message_delete(user=alice, message_id=message.id)
+    assert deleted.is_deleted and deleted.deleted_at
+    stored = Message.objects.get(pk=message.id)
+    assert stored.is_deleted and stored.content == "bye"
+    with pytest.raises(MessageNotFound):
+        services.message_delete(user=alice, message_id=message.id)
+    with pytest.raises(MessageNotFound):
+        services.message_edit(user=alice, message_id=message.id, content="zombie")
+
+
+def test_history_pages_250_messages_in_one_second_exactly_once(alice, bob):
+    sent = [send(alice if n % 2 else bob, bob if n % 2 else alice, f"m{n}").message.id for n in range(250)]
+    # Squeeze them into one second, several sharing the very same microsecond.
+    first = Message.objects.order_by("seq").first().created_at
+    for n, message in enumerate(Message.objects.order_by("seq")):
+        Message.objects.filter(pk=message.pk).update(created_at=first.replace(microsecond=(n // 3) * 1000))
+
+    seen, cursor = [], None
+    while True:
+        page = selectors.message_history(user=alice, other=bob, limit=20, cursor=cursor)
+        seen.extend(m.id for m in page.messages)
+        assert len(page.messages) <= 20
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert len(seen) == len(set(seen)) == 250
+    assert set(seen) == set(sent)
+    assert seen == [m.id for m in Message.objects.order_by("-created_at", "-id")]  # newest first, ties by id
+
+
+def test_history_is_one_query_per_page(alice, bob):
+    for n in range(30):
+        send(alice, bob, f"m{n}")
+    with CaptureQueriesContext(connection) as queries:
+        page = selectors.message_history(user=alice, other=bob, limit=20)
+        [(m.conversation.other_user_id(m.sender_id), m.content) for m in page.messages]
+    assert len(queries) == 2  # the conversation, then the page
+
+
+def test_history_excludes_deleted_and_other_conversations(alice, bob, make_user):
+    carol = make_user("carol")
+    kept = send(alice, bob, "kept").message
+    gone = send(alice, bob, "gone").message
+    services.message_delete(user=alice, message_id=gone.id)
+    send(alice, carol, "not yours")
+    page = selectors.message_history(user=bob, other=alice)
+    assert [m.id for m in page.messages] == [kept.id]
+
+
+def test_undelivered_uses_one_join_per_membership(alice, bob, make_user):
+    carol = make_user("carol")
+    send(alice, bob, "to bob")
+    send(carol, bob, "from carol")
+    send(bob, alice, "from bob")
+    undelivered = selectors.messages_undelivered(bob)
+    assert [m.content for m in undelivered] == ["to bob", "from carol"]
+    services.membership_mark_delivered(bob.id, {undelivered[0].conversation_id: undelivered[0].seq})
+    assert [m.content for m in selectors.messages_undelivered(bob)] == ["from carol"]
+    # Never moves backwards.
+    services.membership_mark_delivered(bob.id, {undelivered[0].conversation_id: 0})
+    assert [m.content for m in selectors.messages_undelivered(bob)] == ["from carol"]
