@@ -1,0 +1,220 @@
+"""Real server processes for end-to-end tests.
+
+Each test module gets its own database (a SQLite file, or a fresh PostgreSQL
+database when DATABASE_URL points at PostgreSQL), migrated by ``manage.py``,
+and daphne processes running the production settings (DEBUG off). With
+REDIS_URL set, a second process shares PostgreSQL and Redis with the first.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import pytest
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORD = "e2e-passphrase-not-common"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None):
+        """(status, parsed JSON body or None)."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.http + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            return error.code, json.loads(raw) if raw else None
+
+
+@dataclass
+class Account:
+    id: str
+    username: str
+    token: str
+    sockets: contextlib.ExitStack
+
+    def connect(self, server: Server, path: str = "/ws") -> ClientConnection:
+        """A device of this user; closed when the module's servers stop."""
+        return self.sockets.enter_context(ws_connect(f"{server.ws}{path}?token={self.token}", open_timeout=10))
+
+
+class Stack:
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+        self.sockets = contextlib.ExitStack()
+
+    def account(self, server: Server | None = None) -> Account:
+        server = server or self.servers[0]
+        username = f"u{uuid.uuid4().hex[:10]}"
+        status, _ = server.request(
+            "POST", "/auth/register", {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
+        )
+        assert status == 201
+        status, body = server.request("POST", "/auth/login", {"email": f"{username}@example.com", "password": PASSWORD})
+        assert status == 200
+        _, me = server.request("GET", "/users/me", token=body["token"])
+        return Account(me["id"], username, body["token"], self.sockets)
+
+
+def recv_json(socket_: ClientConnection, timeout: float = 5) -> dict:
+    return json.loads(socket_.recv(timeout=timeout))
+
+
+def recv_type(socket_: ClientConnection, frame_type: str, timeout: float = 5) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = recv_json(socket_, max(0.01, deadline - time.monotonic()))
+        if frame["type"] == frame_type:
+            return frame
+
+
+def assert_silent(socket_: ClientConnection, timeout: float = 0.5) -> None:
+    with pytest.raises(TimeoutError):
+        socket_.recv(timeout=timeout)
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL", "")
+    if not _is_postgres(configured):
+        yield f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'chat.db'}"
+        return
+    name = f"chat_e2e_{uuid.uuid4().hex[:12]}"
+    admin = urlunparse(urlparse(configured)._replace(path="/postgres", query=""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield urlunparse(urlparse(configured)._replace(path=f"/{name}"))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_env(database_url: str, prefix: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="chatserver.settings",
+        DJANGO_ENV_FILE=os.devnull,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="e2e-django-secret-key-" + "k" * 32,
+        JWT_SECRET="e2e-jwt-secret-" + "j" * 32,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=database_url,
+        CHANNEL_LAYER_PREFIX=prefix,
+        CACHE_KEY_PREFIX=prefix,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def start_server(env: dict[str, str], log_dir: Path, *extra_args: str) -> Server:
+    port = free_port()
+    log = log_dir / f"daphne-{port}.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            *extra_args,
+            "chatserver.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(port, process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if server.request("GET", "/users/me")[0] == 401:
+                return server
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"daphne did not come up:\n{log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="module")
+def server_factory(database_url, tmp_path_factory) -> Iterator:
+    """``server_factory(*daphne_args)`` starts a daphne process on the module's database."""
+    env = server_env(database_url, f"e2e{uuid.uuid4().hex[:8]}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    log_dir = tmp_path_factory.mktemp("logs")
+    started: list[Server] = []
+
+    def start(*extra_args: str) -> Server:
+        server = start_server(env, log_dir, *extra_args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def stack(server_factory) -> Iterator[Stack]:
+    """One server; a second sharing PostgreSQL and Redis when REDIS_URL is set."""
+    servers = [server_factory()]
+    if os.environ.get("REDIS_URL"):
+        servers.append(server_factory())
+    stack = Stack(servers)
+    with stack.sockets:
+        yield stack

@@ -1,0 +1,176 @@
+"""End to end: real daphne processes, real HTTP and WebSocket clients."""
+
+import base64
+import json
+import os
+import socket
+import time
+import uuid
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+from messaging.tests.e2e.conftest import assert_silent, recv_json, recv_type
+
+
+def send_dm(socket_, to, content: str, **extra) -> None:
+    socket_.send(json.dumps({"type": "direct_message", "to": to.id, "content": content, **extra}))
+
+
+def test_seed_wscat_walkthrough(stack):
+    """README of the seed: connect with ?token=, send a direct_message, the receiver gets it."""
+    server = stack.servers[0]
+    sender, receiver = stack.account(), stack.account()
+    receiver_socket = receiver.connect(server)
+    sender_socket = sender.connect(server)
+
+    # Exactly the text typed into wscat in the seed's README.
+    sender_socket.send('{"type":"direct_message","to":"' + receiver.id + '","content":"Hello!"}')
+
+    frame = recv_type(receiver_socket, "direct_message")
+    assert frame["from"] == sender.id
+    assert frame["content"] == "Hello!"
+    assert isinstance(frame["timestamp"], int)
+    assert abs(frame["timestamp"] - time.time()) < 60
+    ack = recv_type(sender_socket, "ack")
+    assert ack["id"] == frame["id"]
+
+
+def test_two_users_two_devices_each_with_edit_and_delete(stack):
+    server = stack.servers[0]
+    alice, bob = stack.account(), stack.account()
+    devices = [alice.connect(server), alice.connect(server, "/ws/"), bob.connect(server), bob.connect(server)]
+
+    send_dm(devices[0], bob, "typo", client_id="e2e-1")
+    message_id = recv_type(devices[0], "ack")["id"]
+    for device in devices:
+        frame = recv_type(device, "direct_message")
+        assert (frame["id"], frame["content"], frame["client_id"]) == (message_id, "typo", "e2e-1")
+
+    status, body = server.request("PATCH", f"/messages/{message_id}", {"content": "fixed"}, token=alice.token)
+    assert status == 200 and body["content"] == "fixed"
+    for device in devices:
+        edited = recv_type(device, "message_edited")
+        assert (edited["id"], edited["content"]) == (message_id, "fixed")
+
+    status, _ = server.request("DELETE", f"/messages/{message_id}/delete", token=bob.token)
+    assert status == 403
+    status, body = server.request("DELETE", f"/messages/{message_id}/delete", token=alice.token)
+    assert status == 200 and body["is_deleted"] is True
+    for device in devices:
+        assert recv_type(device, "message_deleted") == {"type": "message_deleted", "id": message_id}
+
+    status, history = server.request("GET", f"/chats/{alice.id}", token=bob.token)
+    assert status == 200 and history == []
+
+
+def test_offline_message_arrives_on_connect(stack):
+    server = stack.servers[0]
+    alice, bob = stack.account(), stack.account()
+    alice_socket = alice.connect(server)
+    for n in range(3):
+        send_dm(alice_socket, bob, f"while you were out {n}")
+        recv_type(alice_socket, "ack")
+
+    bob_socket = bob.connect(server)
+    contents = [recv_type(bob_socket, "direct_message")["content"] for _ in range(3)]
+    assert contents == [f"while you were out {n}" for n in range(3)]
+    assert_silent(bob_socket)
+
+
+def test_history_over_http_matches_what_was_sent(stack):
+    server = stack.servers[0]
+    alice, bob = stack.account(), stack.account()
+    alice_socket = alice.connect(server)
+    for n in range(25):
+        send_dm(alice_socket, bob, f"m{n}")
+        recv_type(alice_socket, "ack")
+    status, page = server.request("GET", f"/chats/{alice.id}?limit=20", token=bob.token)
+    assert status == 200
+    assert [m["content"] for m in page] == [f"m{n}" for n in range(24, 4, -1)]
+
+
+def test_bad_frames_keep_the_socket_open(stack):
+    server = stack.servers[0]
+    alice = stack.account()
+    socket_ = alice.connect(server)
+    for raw, code in [("nope", "invalid_json"), ("[]", "invalid_frame"), ('{"type":"x"}', "unknown_type")]:
+        socket_.send(raw)
+        assert recv_json(socket_)["code"] == code
+    socket_.send('{"type":"ping"}')
+    assert recv_json(socket_) == {"type": "pong"}
+
+
+@pytest.mark.parametrize("query", ["", "?token=invalid"])
+def test_handshake_refused_with_http_403(stack, query):
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(f"{stack.servers[0].ws}/ws{query}", open_timeout=10)
+    assert refused.value.response.status_code == 403
+
+
+def test_two_processes_share_postgres_and_redis(stack):
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL: processes share events only through Redis")
+    one, two = stack.servers
+    alice, bob = stack.account(one), stack.account(two)
+    alice_on_one, alice_on_two = alice.connect(one), alice.connect(two)
+    bob_on_two, bob_on_one = bob.connect(two), bob.connect(one)
+
+    send_dm(alice_on_one, bob, "across processes")
+    message_id = recv_type(alice_on_one, "ack")["id"]
+    for device in (bob_on_two, bob_on_one, alice_on_two):
+        assert recv_type(device, "direct_message")["id"] == message_id
+
+    # An edit through the other process's REST API reaches everyone too.
+    assert two.request("PATCH", f"/messages/{message_id}", {"content": "edited"}, token=alice.token)[0] == 200
+    for device in (alice_on_one, alice_on_two, bob_on_one, bob_on_two):
+        assert recv_type(device, "message_edited")["content"] == "edited"
+
+
+def _raw_websocket(port: int, token: str) -> socket.socket:
+    """A client that completes the handshake and then never answers a ping."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = base64.b64encode(uuid.uuid4().bytes).decode()
+    sock.sendall(
+        (
+            f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def test_dead_socket_is_dropped_after_ping_timeout(server_factory, stack):
+    server = server_factory("--ping-interval", "1", "--ping-timeout", "2")
+    alice = stack.account()
+    dead = _raw_websocket(server.port, alice.token)
+    alive = alice.connect(server)  # the websockets client answers pings
+
+    started = time.monotonic()
+    dead.settimeout(15)
+    try:
+        while dead.recv(4096):
+            pass  # server pings, which this client ignores
+    except ConnectionResetError:
+        pass
+    dropped_after = time.monotonic() - started
+    # ping after 1 s idle, dropped 2 s later without a pong (daphne checks every second or so)
+    assert 2 <= dropped_after < 10
+
+    alive.send('{"type":"ping"}')
+    assert recv_json(alive) == {"type": "pong"}
+
+
+def test_oversized_frame_closes_the_connection(stack):
+    from websockets.exceptions import ConnectionClosed
+
+    alice = stack.account()
+    socket_ = alice.connect(stack.servers[0])
+    socket_.send('{"type":"ping","pad":"' + "x" * (1024 * 1024 + 10) + '"}')
+    with pytest.raises(ConnectionClosed):
+        socket_.recv(timeout=5)
