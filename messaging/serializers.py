@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messaging.models import Message
@@ -104,6 +105,9 @@ class MessageContentSerializer(serializers.Serializer):
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}], "example": 1705312800}
+)
 class TimestampField(serializers.Field):
     """Unix seconds (integer or fractional, as in the seed) or ISO 8601."""
 

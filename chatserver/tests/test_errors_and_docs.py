@@ -82,3 +82,10 @@ def test_admin_add_user_form_uses_bcrypt(client, make_user):
     added = User.objects.get(username="added")
     assert added.email == "added@example.com"
     assert added.password.startswith("bcrypt_sha256$")
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert "bearerAuth" in (tmp_path / "schema.yaml").read_text()
