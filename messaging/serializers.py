@@ -105,9 +105,7 @@ class MessageContentSerializer(serializers.Serializer):
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
-@extend_schema_field(
-    {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}], "example": 1705312800}
-)
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}], "example": 1705312800})
 class TimestampField(serializers.Field):
     """Unix seconds (integer or fractional, as in the seed) or ISO 8601."""
 

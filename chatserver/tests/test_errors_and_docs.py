@@ -89,3 +89,28 @@ def test_openapi_schema_generates_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert "bearerAuth" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_admin_messages_search_and_filters(client, make_user):
+    from messaging.services import message_edit, message_send
+
+    admin = make_user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    alice, bob = make_user("alice"), make_user("bob")
+    plain = message_send(sender=alice, to=str(bob.id), content="plain words").message
+    edited = message_send(sender=bob, to=str(alice.id), content="first draft").message
+    message_edit(user=bob, message_id=edited.id, content="second draft")
+    client.force_login(admin)
+
+    def listed(**params) -> str:
+        response = client.get("/admin/messaging/message/", params)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    assert "plain words" in listed(q="plain") and "second draft" not in listed(q="plain")
+    assert "second draft" in listed(q="bob") and "plain words" not in listed(q="bob")
+    assert "second draft" in listed(edited="yes") and "plain words" not in listed(edited="yes")
+    assert "plain words" in listed(is_deleted__exact="0")
+    assert client.get(f"/admin/messaging/message/{plain.id}/change/").status_code == 200
+    assert client.get("/admin/messaging/conversation/").status_code == 200

@@ -271,3 +271,19 @@ async def test_edit_and_delete_events_reach_both_users(connect, alice, bob):
     await database_sync_to_async(message_delete)(user=alice, message_id=message_id)
     for device in (alice_phone, bob_phone):
         assert await device.recv_type("message_deleted") == {"type": "message_deleted", "id": message_id}
+
+
+async def test_no_event_for_a_send_that_rolls_back(connect, alice, bob):
+    from django.db import transaction
+
+    _, bob_phone = await connect(bob)
+
+    def send_then_fail() -> None:
+        with transaction.atomic():
+            message_send(sender=alice, to=str(bob.id), content="never committed")
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await database_sync_to_async(send_then_fail)()
+    await bob_phone.assert_silent(0.5)
+    assert await count_messages() == 0

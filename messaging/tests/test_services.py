@@ -168,3 +168,27 @@ def test_undelivered_uses_one_join_per_membership(alice, bob, make_user):
     # Never moves backwards.
     services.membership_mark_delivered(bob.id, {undelivered[0].conversation_id: 0})
     assert [m.content for m in selectors.messages_undelivered(bob)] == ["from carol"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_senders_get_distinct_consecutive_seqs(alice, bob):
+    """Both users send at once from several threads: seq stays unique and gap-free."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import close_old_connections
+
+    def burst(sender, receiver, count: int) -> None:
+        try:
+            for n in range(count):
+                send(sender, receiver, f"{sender.username}-{n}")
+        finally:
+            close_old_connections()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(burst, *pair, 15) for pair in [(alice, bob), (bob, alice)] * 2]
+        for future in futures:
+            future.result()
+    seqs = sorted(Message.objects.values_list("seq", flat=True))
+    assert seqs == list(range(1, 61))
+    assert Conversation.objects.count() == 1
+    assert Conversation.objects.get().last_seq == 60
