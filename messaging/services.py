@@ -143,29 +143,30 @@ def _own_message(user: User, message_id: uuid.UUID) -> Message:
     return message
 
 
+def _change_own_message(user: User, message_id: uuid.UUID, changes: dict[str, Any], announce) -> Message:
+    message = _own_message(user, message_id)
+    with transaction.atomic():
+        # The is_deleted guard makes a concurrent delete win over an edit.
+        if not Message.objects.filter(pk=message.pk, is_deleted=False).update(**changes):
+            raise MessageNotFound()
+        for field, value in changes.items():
+            setattr(message, field, value)
+        announce(message)
+    return message
+
+
 def message_edit(*, user: User, message_id: uuid.UUID, content: Any) -> Message:
     content = _clean_content(content)
-    message = _own_message(user, message_id)
-    now = timezone.now()
-    with transaction.atomic():
-        # The is_deleted guard makes a concurrent delete win over this edit.
-        if not Message.objects.filter(pk=message.pk, is_deleted=False).update(content=content, edited_at=now):
-            raise MessageNotFound()
-        message.content, message.edited_at = content, now
-        events.message_edited(message)
-    return message
+    return _change_own_message(
+        user, message_id, {"content": content, "edited_at": timezone.now()}, events.message_edited
+    )
 
 
 def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
     """Delete for everyone: the row stays (soft delete) but is never shown again."""
-    message = _own_message(user, message_id)
-    now = timezone.now()
-    with transaction.atomic():
-        if not Message.objects.filter(pk=message.pk, is_deleted=False).update(is_deleted=True, deleted_at=now):
-            raise MessageNotFound()
-        message.is_deleted, message.deleted_at = True, now
-        events.message_deleted(message)
-    return message
+    return _change_own_message(
+        user, message_id, {"is_deleted": True, "deleted_at": timezone.now()}, events.message_deleted
+    )
 
 
 def membership_mark_delivered(user_id: uuid.UUID, delivered: dict[uuid.UUID, int]) -> None:

@@ -35,6 +35,16 @@ class Device:
 
 
 @pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
 async def connect(token_for):
     """``await connect(user)`` opens an authenticated socket; all are closed at teardown."""
     opened: list[Device] = []

@@ -17,11 +17,6 @@ def alice(user):
 
 
 @pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
-@pytest.fixture
 def client_for(token_for):
     def make(user) -> APIClient:
         client = APIClient()

@@ -11,16 +11,6 @@ from messaging.services import message_send
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
 async def count_messages() -> int:
     return await Message.objects.acount()
 

@@ -19,16 +19,6 @@ from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Messa
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
 def send(sender, to, content="hi", **kwargs):
     return services.message_send(sender=sender, to=str(to.id), content=content, **kwargs)
 
