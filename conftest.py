@@ -25,6 +25,36 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"REDIS_URL is set but Redis is unreachable: {error}") from error
 
 
+class FakeClock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def rate_limiter(clock):
+    """Every test gets fresh buckets (in Redis under its own prefix when REDIS_URL
+    is set) driven by the fake clock, so limits never leak between tests."""
+    from messaging import ratelimit
+
+    limiter = ratelimit.build_limiter(prefix=f"test:{uuid.uuid4().hex}", clock=clock)
+    ratelimit.set_limiter(limiter)
+    yield limiter
+    ratelimit.set_limiter(None)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.exceptions import InvalidToken
 from accounts.models import User
 from accounts.selectors import user_get_active
-from accounts.services import TOKEN_VERSION_CLAIM
+from accounts.services import TOKEN_VERSION_CLAIM, ws_ticket_redeem
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +78,17 @@ class BearerTokenAuthentication(BaseAuthentication):
         return f'{AUTH_SCHEME} realm="api"'
 
 
-class WebSocketTokenAuthMiddleware:
-    """Channels middleware: sets ``scope["user"]`` from ``?token=<JWT>`` (the
-    seed's form) or an ``Authorization: Bearer`` header (non-browser clients).
+BEARER_SUBPROTOCOL = "bearer"
 
-    An absent or bad token leaves an anonymous user; the consumer refuses the
-    handshake. Uses the same :func:`user_from_token` as REST.
+
+class WebSocketTokenAuthMiddleware:
+    """Channels middleware: sets ``scope["user"]`` from, in order of preference,
+    ``?ticket=`` (single use, from ``POST /ws/ticket``), the subprotocol pair
+    ``Sec-WebSocket-Protocol: bearer, <JWT>``, ``?token=<JWT>`` (the seed's form)
+    or an ``Authorization: Bearer`` header (non-browser clients).
+
+    An absent or bad credential leaves an anonymous user, and the consumer
+    refuses the handshake. JWTs go through the same :func:`user_from_token` as REST.
     """
 
     def __init__(self, app) -> None:
@@ -92,19 +97,22 @@ class WebSocketTokenAuthMiddleware:
     async def __call__(self, scope, receive, send):
         scope = dict(scope, user=AnonymousUser())
         try:
-            raw_token = _websocket_token(scope)
-            if raw_token:
-                scope["user"] = await database_sync_to_async(user_from_token)(raw_token)
+            scope["user"] = await database_sync_to_async(_websocket_user)(scope)
         except InvalidToken as error:
-            logger.info("Rejected WebSocket token: %s", error.detail)
+            logger.info("Rejected WebSocket credentials: %s", error.detail)
         return await self.app(scope, receive, send)
 
 
-def _websocket_token(scope) -> str | None:
+def _websocket_user(scope) -> User | AnonymousUser:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if tickets := query.get("ticket"):
+        return ws_ticket_redeem(tickets[0])
+    subprotocols = scope.get("subprotocols") or []
+    if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
+        return user_from_token(subprotocols[1])
     if tokens := query.get("token"):
-        return tokens[0]
+        return user_from_token(tokens[0])
     for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            return bearer_token_from_header(value)
-    return None
+        if name == b"authorization" and (raw_token := bearer_token_from_header(value)):
+            return user_from_token(raw_token)
+    return AnonymousUser()

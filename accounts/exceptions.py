@@ -34,3 +34,8 @@ class InvalidToken(DomainError):
     code = "invalid_token"
     status = HTTPStatus.UNAUTHORIZED
     default_detail = "Token is invalid or expired."
+
+
+class WrongPassword(InvalidInput):
+    code = "invalid_current_password"
+    default_detail = "The current password is not correct."

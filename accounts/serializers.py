@@ -45,3 +45,13 @@ class UserUpdatedSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "username", "email", "updated"]
         read_only_fields = fields
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
+    new_password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
+
+
+class TicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Single use; open the socket with /ws?ticket=<ticket>.")
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")

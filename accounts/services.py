@@ -1,6 +1,12 @@
 """The only writers of accounts data; every rule about users lives here."""
 
+import hashlib
+import logging
+import secrets
+
+from django.conf import settings
 from django.contrib.auth import password_validation
+from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.tokens import AccessToken
@@ -8,13 +14,18 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts.exceptions import (
     EmailTaken,
     InvalidCredentials,
+    InvalidToken,
     NothingToUpdate,
     UsernameTaken,
     WeakPassword,
+    WrongPassword,
 )
 from accounts.models import User, normalize_email
-from accounts.selectors import user_get_by_email
+from accounts.selectors import user_get_active, user_get_by_email
 from chatserver.errors import InvalidInput
+from messaging import events
+
+logger = logging.getLogger(__name__)
 
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name, not a secret
 
@@ -84,6 +95,52 @@ def user_authenticate(*, email: str, password: str) -> User:
     if not user.check_password(password) or not user.is_active:
         raise InvalidCredentials()
     return user
+
+
+def user_change_password(user: User, *, current_password: str, new_password: str) -> str:
+    """Set a new password and revoke every token issued before; returns a fresh token.
+
+    Open sockets holding an old token are closed on every process.
+    """
+    if not user.check_password(current_password):
+        raise WrongPassword(field="current_password")
+    try:
+        password_validation.validate_password(new_password, user)
+    except ValidationError as error:
+        raise WeakPassword(" ".join(error.messages), field="new_password") from None
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.token_version += 1
+        user.save(update_fields=["password", "token_version", "updated"])
+        events.user_tokens_revoked(user.id, user.token_version)
+    logger.info("Password changed for user %s; older tokens revoked", user.id)
+    return token_issue(user)
+
+
+def ws_ticket_issue(user: User) -> str:
+    """A random single-use ticket for opening one WebSocket, so browsers need
+    not put the long-lived JWT in a URL. Only its hash is stored."""
+    ticket = secrets.token_urlsafe(32)
+    cache.set(_ticket_key(ticket), (str(user.id), user.token_version), settings.WS_TICKET_TTL_SECONDS)
+    return ticket
+
+
+def ws_ticket_redeem(ticket: str) -> User:
+    """The user a ticket was issued to; the ticket is spent whether or not it works."""
+    key = _ticket_key(ticket)
+    stored = cache.get(key)
+    # delete() reports whether this caller removed it: of two racing redeemers, one wins.
+    if stored is None or not cache.delete(key):
+        raise InvalidToken("Ticket is invalid, expired or already used.")
+    user_id, token_version = stored
+    user = user_get_active(user_id)
+    if user is None or user.token_version != token_version:
+        raise InvalidToken("Ticket is no longer valid.")
+    return user
+
+
+def _ticket_key(ticket: str) -> str:
+    return "wsticket:" + hashlib.sha256(ticket.encode()).hexdigest()
 
 
 def token_issue(user: User) -> str:

@@ -13,12 +13,15 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.authentication import WebSocketTokenAuthMiddleware  # noqa: E402
-from chatserver.websocket import origin_validator  # noqa: E402
+from chatserver.log import redact_daphne_access_log  # noqa: E402
+from chatserver.websocket import BrowserOriginValidator  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
+
+redact_daphne_access_log()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": origin_validator(WebSocketTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": BrowserOriginValidator(WebSocketTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -8,7 +8,9 @@ to one message while the per-field messages stay under ``errors``.
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -36,6 +38,22 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.status)
 
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {
+                "detail": f"Request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+                "code": "request_too_large",
+            },
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, exceptions.Throttled):
+        response = drf_exception_handler(exc, context)
+        response.data = {
+            "detail": "Rate limit exceeded; retry later.",
+            "code": "rate_limited",
+            "retry_after": round(exc.wait or 0, 3),
+        }
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,5 +1,6 @@
-"""Turn Django's HTML error pages into the API's JSON error shape."""
+"""Response post-processing: JSON error bodies and rate-limit headers."""
 
+import math
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -15,6 +16,7 @@ ERROR_CODES = {
     HTTPStatus.NOT_FOUND: "not_found",
     HTTPStatus.METHOD_NOT_ALLOWED: "method_not_allowed",
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "request_too_large",
+    HTTPStatus.TOO_MANY_REQUESTS: "rate_limited",
 }
 
 
@@ -29,17 +31,8 @@ def json_error(status: int, detail: str | None = None, code: str | None = None) 
     )
 
 
-def _needs_json(request: HttpRequest, response: HttpResponse) -> bool:
-    return (
-        response.status_code >= 400
-        and not request.path.startswith(HTML_PATH_PREFIXES)
-        and not response.get("Content-Type", "").startswith("application/json")
-    )
-
-
-class JsonErrorMiddleware:
-    """Covers what DRF's exception handler never sees: unknown URLs (including
-    DEBUG's technical 404 page), CSRF failures and other Django-level errors."""
+class ResponseMiddleware:
+    """Base for middleware that only rewrites the response; works sync and async."""
 
     async_capable = True
     sync_capable = True
@@ -52,13 +45,39 @@ class JsonErrorMiddleware:
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        return self._convert(request, self.get_response(request))
+        return self.process(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        return self._convert(request, await self.get_response(request))
+        return self.process(request, await self.get_response(request))
 
-    @staticmethod
-    def _convert(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if _needs_json(request, response):
+    def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        raise NotImplementedError
+
+
+class JsonErrorMiddleware(ResponseMiddleware):
+    """Covers what DRF's exception handler never sees: unknown URLs (including
+    DEBUG's technical 404 page), CSRF failures and other Django-level errors."""
+
+    def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (
+            response.status_code >= 400
+            and not request.path.startswith(HTML_PATH_PREFIXES)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
             return json_error(response.status_code)
+        return response
+
+
+class RateLimitHeadersMiddleware(ResponseMiddleware):
+    """``RateLimit-Limit/-Remaining/-Reset`` (IETF draft) on throttled endpoints,
+    and a whole-second ``Retry-After`` on 429s."""
+
+    def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        decision = getattr(request, "ratelimit_decision", None)
+        if decision is not None:
+            response["RateLimit-Limit"] = str(decision.limit)
+            response["RateLimit-Remaining"] = str(decision.remaining)
+            response["RateLimit-Reset"] = str(math.ceil(decision.reset_after))
+            if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                response["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
         return response

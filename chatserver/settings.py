@@ -45,7 +45,8 @@ def _check_production_settings() -> None:
     for name, value in (("DJANGO_SECRET_KEY", SECRET_KEY), ("JWT_SECRET", JWT_SECRET)):
         if not value:
             problems.append(f"{name} is not set")
-        elif len(value) < MIN_SECRET_LENGTH:
+        elif len(value.encode()) < MIN_SECRET_LENGTH:
+            # HS256 wants a key of at least 256 bits.
             problems.append(f"{name} is shorter than {MIN_SECRET_LENGTH} characters")
         elif value in (_DEV_SECRET_KEY, _DEV_JWT_SECRET):
             problems.append(f"{name} is the public development value")
@@ -94,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatserver.middleware.JsonErrorMiddleware",
+    "chatserver.middleware.RateLimitHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "chatserver.urls"
@@ -194,6 +196,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "chatserver.exception_handler.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["messaging.throttles.UserRateThrottle"],
 }
 
 JWT_LIFETIME = timedelta(hours=env.int("JWT_LIFETIME_HOURS", default=24))
@@ -225,6 +228,58 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --------------------------------------------------------------------------
+# Abuse protection: rate limits and size limits
+# --------------------------------------------------------------------------
+
+# Token buckets: (burst, refill per second). Shared through Redis when REDIS_URL is set.
+RATE_LIMITS = {
+    # Authenticated REST requests per user: 60 a minute (the seed), burst 60.
+    "rest": (env.int("REST_RATE_BURST", default=60), env.float("REST_RATE_PER_MINUTE", default=60) / 60),
+    # WebSocket frames per user across all devices: 10 a second (the seed), burst 10.
+    "ws": (env.int("WS_RATE_BURST", default=10), env.float("WS_RATE_PER_SECOND", default=10)),
+    # Login/register attempts per client address, and per target email.
+    "auth_ip": (env.int("AUTH_RATE_BURST", default=10), env.float("AUTH_RATE_PER_MINUTE", default=10) / 60),
+    "auth_email": (
+        env.int("AUTH_EMAIL_RATE_BURST", default=5),
+        env.float("AUTH_EMAIL_RATE_PER_HOUR", default=20) / 3600,
+    ),
+    # Password change attempts per user (guessing the current password).
+    "password": (5, 5 / 900),
+}
+RATE_LIMIT_PREFIX = env.str("RATE_LIMIT_PREFIX", default="chat:rl")
+# Rate-limited WebSocket frames in a row after which the socket is closed (code 4429).
+WS_FLOOD_CLOSE_AFTER = env.int("WS_FLOOD_CLOSE_AFTER", default=50)
+# Client addresses: how many proxies in front of the app append to X-Forwarded-For
+# (0: use the socket's address and ignore the header, which clients can forge).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+
+# A WebSocket text frame larger than this is refused (close 1009) before JSON parsing.
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=32 * 1024)
+# REST request bodies larger than this get 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REST_MAX_BODY_BYTES", default=64 * 1024)
+# Single-use WebSocket tickets (POST /ws/ticket) live this long.
+WS_TICKET_TTL_SECONDS = 30
+# Browser origins allowed to open WebSockets (host names or scheme://host[:port];
+# a leading dot matches subdomains). Clients that send no Origin are not affected.
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
+
+# --------------------------------------------------------------------------
+# HTTPS hardening (DEBUG off). Behind a TLS-terminating proxy, set
+# DJANGO_SECURE_PROXY_SSL_HEADER=true so X-Forwarded-Proto is trusted.
+# --------------------------------------------------------------------------
+
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --------------------------------------------------------------------------
 # Internationalisation and static files
 # --------------------------------------------------------------------------
 
@@ -246,6 +301,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_secrets": {"()": "chatserver.log.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's default handlers for its own loggers would print unredacted; send
+    # everything through the root handler instead.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }

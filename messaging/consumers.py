@@ -7,13 +7,19 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
+from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver.errors import DomainError
-from messaging import events, selectors, services
-from messaging.exceptions import InvalidFrame, InvalidJson, ServerError, UnknownFrameType
+from messaging import events, ratelimit, selectors, services
+from messaging.exceptions import InvalidFrame, InvalidJson, RateLimited, ServerError, UnknownFrameType
 from messaging.serializers import ack_frame, message_frame
 
 logger = logging.getLogger(__name__)
+
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TOKEN_REVOKED = 4401
+CLOSE_FLOODING = 4429
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -27,11 +33,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
+        self.token_version = user.token_version
         self.group = events.user_group(user.id)
+        self.rejected_in_a_row = 0
         # Ids replayed on connect; a live copy of one of them arriving later is a duplicate.
         self.replayed: set[str] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        # A browser authenticating with the "bearer, <JWT>" subprotocol pair must see
+        # one of its offers echoed; echo "bearer", never the token.
+        subprotocols = self.scope.get("subprotocols") or []
+        await self.accept(BEARER_SUBPROTOCOL if subprotocols[:1] == [BEARER_SUBPROTOCOL] else None)
         await self._deliver_offline()
 
     async def disconnect(self, code: int) -> None:
@@ -41,8 +52,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # ---- client -> server -------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.WS_MAX_FRAME_BYTES:
+            logger.info("Closing socket of user %s: %d-byte frame", self.user.id, size)
+            await self.close(CLOSE_MESSAGE_TOO_BIG)
+            return
         frame: Any = None
         try:
+            await self._check_rate()
             frame = self._parse(text_data)
             handler = self.FRAME_HANDLERS.get(frame.get("type"))
             if handler is None:
@@ -53,6 +70,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             logger.exception("Unexpected error handling a frame from user %s", self.user.id)
             await self._send_error(ServerError(), frame)
+
+    async def _check_rate(self) -> None:
+        """Every frame counts against the user's bucket, shared by all their devices."""
+        decision = await ratelimit.ahit("ws", str(self.user.id))
+        if decision.allowed:
+            self.rejected_in_a_row = 0
+            return
+        self.rejected_in_a_row += 1
+        if self.rejected_in_a_row > settings.WS_FLOOD_CLOSE_AFTER:
+            logger.warning("Closing socket of user %s: kept flooding after rate-limit errors", self.user.id)
+            await self.close(CLOSE_FLOODING)
+        logger.info("Rate limited WebSocket frame from user %s", self.user.id)
+        raise RateLimited(retry_after=decision.retry_after)
 
     @staticmethod
     def _parse(text_data: str | None) -> dict[str, Any]:
@@ -97,6 +127,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_event(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])
+
+    async def session_revoked(self, event: dict[str, Any]) -> None:
+        if self.token_version < event["token_version"]:
+            await self.close(CLOSE_TOKEN_REVOKED)
 
     # ---- offline delivery --------------------------------------------------
 

@@ -66,3 +66,8 @@ def message_edited(message: Message) -> None:
 
 def message_deleted(message: Message) -> None:
     _send_on_commit(_participants(message), {"type": "chat.event", "frame": deleted_frame(message)})
+
+
+def user_tokens_revoked(user_id: uuid.UUID, token_version: int) -> None:
+    """Every socket of the user authenticated with an older token version closes."""
+    _send_on_commit([user_id], {"type": "session.revoked", "token_version": token_version})

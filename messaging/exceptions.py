@@ -55,6 +55,19 @@ class ServerError(DomainError):
     default_detail = "Internal error. To retry a send safely, repeat it with the same client_id."
 
 
+class RateLimited(DomainError):
+    code = "rate_limited"
+    status = 429
+    default_detail = "Too many frames; slow down."
+
+    def __init__(self, detail: str | None = None, *, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": round(self.retry_after, 3)}
+
+
 class RecipientNotFound(NotFound):
     code = "recipient_not_found"
     default_detail = "No such user."
@@ -88,6 +101,7 @@ __all__ = [
     "InvalidRecipient",
     "MessageNotFound",
     "NotSender",
+    "RateLimited",
     "RecipientNotFound",
     "ServerError",
     "UnknownFrameType",

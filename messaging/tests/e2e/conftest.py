@@ -144,7 +144,15 @@ def server_env(database_url: str, prefix: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         CHANNEL_LAYER_PREFIX=prefix,
         CACHE_KEY_PREFIX=prefix,
+        RATE_LIMIT_PREFIX=prefix,
         PYTHONUNBUFFERED="1",
+        # Plain HTTP on loopback; production behind TLS keeps the redirect on.
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        # Generous limits: these tests open many accounts and sockets from one address.
+        AUTH_RATE_BURST="10000",
+        AUTH_EMAIL_RATE_BURST="10000",
+        REST_RATE_BURST="10000",
+        WS_RATE_BURST="10000",
     )
     return env
 
@@ -193,14 +201,14 @@ def stop_server(server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def server_factory(database_url, tmp_path_factory) -> Iterator:
-    """``server_factory(*daphne_args)`` starts a daphne process on the module's database."""
+    """``server_factory(*daphne_args, **env)`` starts a daphne process on the module's database."""
     env = server_env(database_url, f"e2e{uuid.uuid4().hex[:8]}")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     log_dir = tmp_path_factory.mktemp("logs")
     started: list[Server] = []
 
-    def start(*extra_args: str) -> Server:
-        server = start_server(env, log_dir, *extra_args)
+    def start(*extra_args: str, **env_overrides: str) -> Server:
+        server = start_server({**env, **env_overrides}, log_dir, *extra_args)
         started.append(server)
         return server
 

@@ -1,0 +1,167 @@
+"""Token-bucket rate limits, per key, shared by every process when Redis is configured.
+
+A bucket holds up to ``capacity`` tokens and refills at ``per_second``; each
+request takes one. Without Redis the buckets live in process memory; with
+``REDIS_URL`` one Lua script reads, refills, takes and writes a bucket
+atomically, so any number of processes together allow exactly the limit.
+The clock is injectable so tests never sleep.
+"""
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Rate:
+    capacity: int  # burst size
+    per_second: float  # steady refill
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: float  # seconds until the next request would be allowed (0 when allowed)
+    reset_after: float  # seconds until the bucket is full again
+
+    @classmethod
+    def from_tokens(cls, allowed: bool, tokens: float, rate: Rate) -> "Decision":
+        return cls(
+            allowed=allowed,
+            limit=rate.capacity,
+            remaining=max(0, math.floor(tokens)),
+            retry_after=0.0 if allowed else max(0.0, (1 - tokens) / rate.per_second),
+            reset_after=max(0.0, (rate.capacity - tokens) / rate.per_second),
+        )
+
+
+class MemoryBuckets:
+    """Buckets in this process only: the embedded, single-process default."""
+
+    blocking = False
+    SWEEP_EVERY = 10_000
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float, Rate]] = {}
+        self._lock = threading.Lock()
+        self._hits = 0
+
+    def hit(self, key: str, rate: Rate) -> Decision:
+        now = self.clock()
+        with self._lock:
+            tokens, updated, _ = self._buckets.get(key, (rate.capacity, now, rate))
+            tokens = min(rate.capacity, tokens + max(0.0, now - updated) * rate.per_second)
+            allowed = tokens >= 1
+            if allowed:
+                tokens -= 1
+            self._buckets[key] = (tokens, max(now, updated), rate)
+            self._hits += 1
+            if self._hits % self.SWEEP_EVERY == 0:
+                self._sweep(now)
+        return Decision.from_tokens(allowed, tokens, rate)
+
+    def _sweep(self, now: float) -> None:
+        """Forget buckets that have refilled completely: they hold no state."""
+        full = [
+            key
+            for key, (tokens, updated, rate) in self._buckets.items()
+            if tokens + (now - updated) * rate.per_second >= rate.capacity
+        ]
+        for key in full:
+            del self._buckets[key]
+
+
+_BUCKET_SCRIPT_LUA = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then
+  tokens = capacity
+  ts = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return {allowed, tostring(tokens)}
+"""
+
+
+class RedisBuckets:
+    """Buckets in Redis, one atomic script call per hit, shared by all processes."""
+
+    blocking = True
+
+    def __init__(self, url: str, *, prefix: str = "rl", clock: Clock = time.time) -> None:
+        import redis
+
+        self.clock = clock
+        self.prefix = prefix
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._script = self._client.register_script(_BUCKET_SCRIPT_LUA)
+
+    def hit(self, key: str, rate: Rate) -> Decision:
+        allowed, tokens = self._script(
+            keys=[f"{self.prefix}:{key}"], args=[rate.capacity, repr(rate.per_second), repr(self.clock())]
+        )
+        return Decision.from_tokens(bool(allowed), float(tokens), rate)
+
+
+Buckets = MemoryBuckets | RedisBuckets
+
+_limiter: Buckets | None = None
+
+
+def build_limiter(*, prefix: str | None = None, clock: Clock | None = None) -> Buckets:
+    if settings.REDIS_URL:
+        return RedisBuckets(
+            settings.REDIS_URL, prefix=prefix or settings.RATE_LIMIT_PREFIX, **({"clock": clock} if clock else {})
+        )
+    return MemoryBuckets(**({"clock": clock} if clock else {}))
+
+
+def get_limiter() -> Buckets:
+    global _limiter
+    if _limiter is None:
+        _limiter = build_limiter()
+    return _limiter
+
+
+def set_limiter(limiter: Buckets | None) -> None:
+    """Replace the process-wide limiter (tests inject one with their own clock)."""
+    global _limiter
+    _limiter = limiter
+
+
+def rate(name: str) -> Rate:
+    """The configured limit ``name`` from settings.RATE_LIMITS: (burst, refill per second)."""
+    capacity, per_second = settings.RATE_LIMITS[name]
+    return Rate(capacity, per_second)
+
+
+def hit(name: str, key: str) -> Decision:
+    return get_limiter().hit(f"{name}:{key}", rate(name))
+
+
+async def ahit(name: str, key: str) -> Decision:
+    limiter = get_limiter()
+    if limiter.blocking:
+        return await sync_to_async(limiter.hit, thread_sensitive=False)(f"{name}:{key}", rate(name))
+    return limiter.hit(f"{name}:{key}", rate(name))
