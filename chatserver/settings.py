@@ -50,6 +50,8 @@ def _check_production_settings() -> None:
             problems.append(f"{name} is shorter than {MIN_SECRET_LENGTH} characters")
         elif value in (_DEV_SECRET_KEY, _DEV_JWT_SECRET):
             problems.append(f"{name} is the public development value")
+        elif len(set(value)) < 8:
+            problems.append(f"{name} has fewer than 8 distinct characters; use a random value")
     if SECRET_KEY and SECRET_KEY == JWT_SECRET:
         problems.append("JWT_SECRET must differ from DJANGO_SECRET_KEY")
     if not ALLOWED_HOSTS:

@@ -59,8 +59,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         frame: Any = None
         try:
-            await self._check_rate()
-            frame = self._parse(text_data)
+            try:
+                frame = self._parse(text_data)
+            finally:
+                # Every frame counts, even one that does not parse; a refusal wins.
+                await self._check_rate()
             handler = self.FRAME_HANDLERS.get(frame.get("type"))
             if handler is None:
                 raise UnknownFrameType(f"Unknown frame type {frame.get('type')!r}.", field="type")

@@ -17,6 +17,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 Clock = Callable[[], float]
+# Refill is computed from float timestamps; don't let rounding withhold a whole token.
+EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ class MemoryBuckets:
         with self._lock:
             tokens, updated, _ = self._buckets.get(key, (rate.capacity, now, rate))
             tokens = min(rate.capacity, tokens + max(0.0, now - updated) * rate.per_second)
-            allowed = tokens >= 1
+            allowed = tokens >= 1 - EPSILON
             if allowed:
-                tokens -= 1
+                tokens = max(0.0, tokens - 1)
             self._buckets[key] = (tokens, max(now, updated), rate)
             self._hits += 1
             if self._hits % self.SWEEP_EVERY == 0:
@@ -94,8 +96,8 @@ if tokens == nil then
 end
 tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
 local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= 1 - 1e-9 then
+  tokens = math.max(0, tokens - 1)
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STRONG = "s" * 40
-STRONG_JWT = "j" * 40
+STRONG = "kX3q9-Lm2vB7_pWz8RtY4nC6hJ1dF5gS0aQeUoIi"  # 40 random characters
+STRONG_JWT = "T7mN2bV9xZ4cQ8wE1rY6uI3oP5aS0dFgHjKlLzXv"
 PRODUCTION = {
     "DJANGO_DEBUG": "false",
     "DJANGO_SECRET_KEY": STRONG,
@@ -125,8 +125,19 @@ def test_production_with_strong_secrets_starts():
         ({"DJANGO_SECRET_KEY": "x" * 31}, "DJANGO_SECRET_KEY is shorter than 32"),
         ({"JWT_SECRET": STRONG}, "JWT_SECRET must differ"),
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is not set"),
+        ({"JWT_SECRET": "ab" * 20}, "JWT_SECRET has fewer than 8 distinct characters"),
+        ({"DJANGO_SECRET_KEY": "dev-insecure-django-secret-key-change-me-0123456789"}, "public development value"),
     ],
-    ids=["jwt-missing", "secret-missing", "jwt-short", "secret-short", "same-secret", "no-hosts"],
+    ids=[
+        "jwt-missing",
+        "secret-missing",
+        "jwt-short",
+        "secret-short",
+        "same-secret",
+        "no-hosts",
+        "jwt-repetitive",
+        "dev-secret",
+    ],
 )
 def test_production_refuses_weak_or_missing_secrets(override, message):
     env = {**PRODUCTION, **override}

@@ -9,6 +9,7 @@ REDIS_URL set, a second process shares PostgreSQL and Redis with the first.
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -138,8 +139,8 @@ def server_env(database_url: str, prefix: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="chatserver.settings",
         DJANGO_ENV_FILE=os.devnull,
         DJANGO_DEBUG="false",
-        DJANGO_SECRET_KEY="e2e-django-secret-key-" + "k" * 32,
-        JWT_SECRET="e2e-jwt-secret-" + "j" * 32,
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
+        JWT_SECRET=secrets.token_urlsafe(48),
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=database_url,
         CHANNEL_LAYER_PREFIX=prefix,
