@@ -12,12 +12,18 @@ from django.conf import settings
 from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver.errors import DomainError
 from messaging import events, ratelimit, selectors, services
-from messaging.exceptions import InvalidFrame, InvalidJson, RateLimited, ServerError, UnknownFrameType
+from messaging.exceptions import (
+    FrameTooLarge,
+    InvalidFrame,
+    InvalidJson,
+    RateLimited,
+    ServerError,
+    UnknownFrameType,
+)
 from messaging.serializers import ack_frame, message_frame
 
 logger = logging.getLogger(__name__)
 
-CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_TOKEN_REVOKED = 4401
 CLOSE_FLOODING = 4429
 
@@ -52,11 +58,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # ---- client -> server -------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        if size > settings.WS_MAX_FRAME_BYTES:
-            logger.info("Closing socket of user %s: %d-byte frame", self.user.id, size)
-            await self.close(CLOSE_MESSAGE_TOO_BIG)
-            return
         frame: Any = None
         try:
             try:
@@ -91,6 +92,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def _parse(text_data: str | None) -> dict[str, Any]:
         if text_data is None:
             raise InvalidFrame("Binary frames are not supported; send JSON text.")
+        # Checked before parsing, so an oversized frame costs no JSON work.
+        if len(text_data) * 4 > settings.WS_MAX_FRAME_BYTES and len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES:
+            raise FrameTooLarge(f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
         try:
             frame = json.loads(text_data)
         except ValueError:

@@ -40,6 +40,10 @@ class InvalidFrame(InvalidInput):
     default_detail = "Frame must be a JSON object with a 'type'."
 
 
+class FrameTooLarge(InvalidInput):
+    code = "frame_too_large"
+
+
 class InvalidJson(InvalidInput):
     code = "invalid_json"
     default_detail = "Frame is not valid JSON."
@@ -93,6 +97,7 @@ __all__ = [
     "ContentTooLong",
     "DomainError",
     "EmptyContent",
+    "FrameTooLarge",
     "InvalidClientId",
     "InvalidContent",
     "InvalidCursor",

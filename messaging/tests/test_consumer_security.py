@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts import services as account_services
-from messaging.consumers import CLOSE_FLOODING, CLOSE_MESSAGE_TOO_BIG, CLOSE_TOKEN_REVOKED
+from messaging.consumers import CLOSE_FLOODING, CLOSE_TOKEN_REVOKED
 from messaging.models import Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -67,12 +67,18 @@ async def test_flooding_after_warnings_closes_with_4429(connect, alice, settings
     assert await closed_with(device) == CLOSE_FLOODING
 
 
-async def test_oversized_frame_is_closed_with_1009_before_parsing(connect, alice, bob, settings):
+async def test_oversized_frame_gets_an_error_and_the_socket_lives_on(connect, alice, bob, settings):
     settings.WS_MAX_FRAME_BYTES = 1024
     _, device = await connect(alice)
-    await device.ws.send_to(text_data=json.dumps({"type": "direct_message", "to": str(bob.id), "content": "x" * 2000}))
-    assert await closed_with(device) == CLOSE_MESSAGE_TOO_BIG
+    await device.ws.send_to(
+        text_data=json.dumps({"type": "direct_message", "to": str(bob.id), "content": "x" * 2000, "client_id": "c"})
+    )
+    error = await device.recv()
+    assert error["code"] == "frame_too_large"
+    assert "client_id" not in error  # never parsed
     assert await Message.objects.acount() == 0
+    await device.send({"type": "ping"})
+    assert await device.recv() == {"type": "pong"}
 
 
 async def test_frame_just_under_the_limit_is_handled(connect, alice, settings):
@@ -86,7 +92,7 @@ async def test_multibyte_characters_count_as_bytes(connect, alice, settings):
     settings.WS_MAX_FRAME_BYTES = 1024
     _, device = await connect(alice)
     await device.ws.send_to(text_data=json.dumps({"type": "ping", "pad": "é" * 600}, ensure_ascii=False))
-    assert await closed_with(device) == CLOSE_MESSAGE_TOO_BIG
+    assert (await device.recv())["code"] == "frame_too_large"
 
 
 # ---- credentials ------------------------------------------------------------
