@@ -1,9 +1,11 @@
 """Bearer JWT authentication: one token check for REST and WebSocket."""
 
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -23,7 +25,12 @@ AUTH_SCHEME = "Bearer"
 
 
 def user_from_token(raw_token: str) -> User:
-    """Return the user a valid access token stands for, or raise InvalidToken.
+    """Return the user a valid access token stands for, or raise InvalidToken."""
+    return verify_access_token(raw_token)[0]
+
+
+def verify_access_token(raw_token: str) -> tuple[User, int]:
+    """The user a valid access token stands for and its expiry (unix seconds).
 
     Checks, in order: HS256 signature with JWT_SECRET (``alg`` pinned, so
     ``none`` and other algorithms fail), ``exp`` present and in the future,
@@ -40,7 +47,7 @@ def user_from_token(raw_token: str) -> User:
         raise InvalidToken("User not found or inactive.")
     if token.get(TOKEN_VERSION_CLAIM) != user.token_version:
         raise InvalidToken("Token has been revoked.")
-    return user
+    return user, int(token["exp"])
 
 
 def bearer_token_from_header(header: bytes | str) -> str | None:
@@ -95,24 +102,25 @@ class WebSocketTokenAuthMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        scope = dict(scope, user=AnonymousUser())
+        scope = dict(scope, user=AnonymousUser(), credentials_expire_at=None)
         try:
-            scope["user"] = await database_sync_to_async(_websocket_user)(scope)
+            scope["user"], scope["credentials_expire_at"] = await database_sync_to_async(_websocket_user)(scope)
         except InvalidToken as error:
             logger.info("Rejected WebSocket credentials: %s", error.detail)
         return await self.app(scope, receive, send)
 
 
-def _websocket_user(scope) -> User | AnonymousUser:
+def _websocket_user(scope) -> tuple[User | AnonymousUser, float | None]:
+    """(user, when the credentials expire); the socket is closed at that time."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if tickets := query.get("ticket"):
-        return ws_ticket_redeem(tickets[0])
+        return ws_ticket_redeem(tickets[0]), time.time() + settings.JWT_LIFETIME.total_seconds()
     subprotocols = scope.get("subprotocols") or []
     if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
-        return user_from_token(subprotocols[1])
+        return verify_access_token(subprotocols[1])
     if tokens := query.get("token"):
-        return user_from_token(tokens[0])
+        return verify_access_token(tokens[0])
     for name, value in scope.get("headers", []):
         if name == b"authorization" and (raw_token := bearer_token_from_header(value)):
-            return user_from_token(raw_token)
-    return AnonymousUser()
+            return verify_access_token(raw_token)
+    return AnonymousUser(), None

@@ -9,6 +9,8 @@ from django.contrib.auth import password_validation
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.exceptions import (
@@ -22,8 +24,8 @@ from accounts.exceptions import (
 )
 from accounts.models import User, normalize_email
 from accounts.selectors import user_get_active, user_get_by_email
-from chatserver.errors import InvalidInput
-from messaging import events
+from chatserver.errors import InvalidInput, RateLimited
+from messaging import events, ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +47,16 @@ def _raise_for(error: ValidationError) -> None:
     raise InvalidInput(f"{named}: {message}" if named else message, field=named)
 
 
-def _save_validated(user: User, *, exclude: list[str] | None = None) -> User:
+def _save_validated(user: User, *, exclude: list[str] | None = None, update_fields: list[str] | None = None) -> User:
     try:
         user.full_clean(exclude=exclude)
     except ValidationError as error:
         _raise_for(error)
     try:
         with transaction.atomic():
-            user.save()
+            # update_fields: never write back columns (password, token_version) that a
+            # concurrent request may have changed since this instance was loaded.
+            user.save(update_fields=update_fields)
     except IntegrityError:
         # Lost a race with a concurrent insert of the same name or email.
         raise InvalidInput("A user with this username or email already exists.", field=None) from None
@@ -79,7 +83,7 @@ def user_update_profile(user: User, *, username: str | None = None, email: str |
     if email is not None:
         user.email = normalize_email(email)
     try:
-        return _save_validated(user, exclude=["password"])
+        return _save_validated(user, exclude=["password"], update_fields=["username", "email", "updated"])
     except InvalidInput:
         # Leave the caller's instance as stored, not half-changed.
         user.username, user.email = original
@@ -87,14 +91,25 @@ def user_update_profile(user: User, *, username: str | None = None, email: str |
 
 
 def user_authenticate(*, email: str, password: str) -> User:
+    """The user with these credentials, or InvalidCredentials.
+
+    Failed attempts per target email are limited (guessing one account from many
+    addresses). Only failures count, so an attacker cannot use up the owner's
+    own logins; while the limit holds, every attempt for that email, right or
+    wrong, gets the same RateLimited answer, whether or not the account exists.
+    """
+    email_key = normalize_email(email)
+    budget = ratelimit.peek("auth_email", email_key)
+    if not budget.allowed:
+        raise RateLimited(retry_after=budget.retry_after)
     user = user_get_by_email(email)
     if user is None:
         # Hash anyway so a missing account costs as long as a wrong password.
         User().set_password(password)
-        raise InvalidCredentials()
-    if not user.check_password(password) or not user.is_active:
-        raise InvalidCredentials()
-    return user
+    elif user.check_password(password) and user.is_active:
+        return user
+    ratelimit.hit("auth_email", email_key)
+    raise InvalidCredentials()
 
 
 def user_change_password(user: User, *, current_password: str, new_password: str) -> str:
@@ -108,13 +123,24 @@ def user_change_password(user: User, *, current_password: str, new_password: str
         password_validation.validate_password(new_password, user)
     except ValidationError as error:
         raise WeakPassword(" ".join(error.messages), field="new_password") from None
+    user.set_password(new_password)
     with transaction.atomic():
-        user.set_password(new_password)
-        user.token_version += 1
-        user.save(update_fields=["password", "token_version", "updated"])
-        events.user_tokens_revoked(user.id, user.token_version)
+        User.objects.filter(pk=user.pk).update(password=user.password, updated=timezone.now())
+        user_revoke_tokens(user)
     logger.info("Password changed for user %s; older tokens revoked", user.id)
     return token_issue(user)
+
+
+def user_revoke_tokens(user: User) -> None:
+    """Invalidate every token issued to ``user`` so far and close their sockets.
+
+    The version is bumped in the database (not from this possibly stale
+    instance), so concurrent revocations never hand out the same version.
+    """
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+        user.refresh_from_db(fields=["token_version"])
+        events.user_tokens_revoked(user.id, user.token_version)
 
 
 def ws_ticket_issue(user: User) -> str:

@@ -18,13 +18,18 @@ from accounts.serializers import (
     UserUpdatedSerializer,
 )
 from chatserver.openapi import error_responses
-from messaging.throttles import AuthAttemptThrottle, PasswordChangeThrottle, UserRateThrottle
+from messaging.throttles import (
+    AuthAttemptThrottle,
+    PasswordChangeThrottle,
+    RegisterEmailThrottle,
+    UserRateThrottle,
+)
 
 
 class RegisterView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthAttemptThrottle]
+    throttle_classes = [AuthAttemptThrottle, RegisterEmailThrottle]
 
     @extend_schema(
         request=RegisterSerializer,

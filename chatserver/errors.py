@@ -40,3 +40,16 @@ class PermissionDenied(DomainError):
     code = "permission_denied"
     status = HTTPStatus.FORBIDDEN
     default_detail = "You do not have permission to perform this action."
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    default_detail = "Rate limit exceeded; retry later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict:
+        return {**super().as_dict(), "retry_after": round(self.retry_after, 3)}

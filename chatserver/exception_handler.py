@@ -6,6 +6,7 @@ to one message while the per-field messages stay under ``errors``.
 """
 
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from chatserver.errors import DomainError
+from chatserver.errors import DomainError, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ def _first_message(detail: Any, prefix: str = "") -> tuple[str, str, str]:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(exc.as_dict(), status=exc.status)
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if isinstance(exc, RateLimited) else None
+        return Response(exc.as_dict(), status=exc.status, headers=headers)
 
     if isinstance(exc, RequestDataTooBig):
         return Response(

@@ -256,7 +256,7 @@ WS_FLOOD_CLOSE_AFTER = env.int("WS_FLOOD_CLOSE_AFTER", default=50)
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
 
-# A WebSocket text frame larger than this is refused (close 1009) before JSON parsing.
+# A WebSocket text frame larger than this gets a frame_too_large error, before JSON parsing.
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=32 * 1024)
 # REST request bodies larger than this get 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REST_MAX_BODY_BYTES", default=64 * 1024)

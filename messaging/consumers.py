@@ -1,7 +1,9 @@
 """The chat WebSocket: a thin adapter between frames and messaging.services."""
 
+import asyncio
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -24,7 +26,8 @@ from messaging.serializers import ack_frame, message_frame
 
 logger = logging.getLogger(__name__)
 
-CLOSE_TOKEN_REVOKED = 4401
+# The token expired or was revoked (password change, deactivation): log in again.
+CLOSE_CREDENTIALS_INVALID = 4401
 CLOSE_FLOODING = 4429
 
 
@@ -49,9 +52,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # one of its offers echoed; echo "bearer", never the token.
         subprotocols = self.scope.get("subprotocols") or []
         await self.accept(BEARER_SUBPROTOCOL if subprotocols[:1] == [BEARER_SUBPROTOCOL] else None)
+        self._close_when_credentials_expire()
         await self._deliver_offline()
 
+    def _close_when_credentials_expire(self) -> None:
+        expire_at = self.scope.get("credentials_expire_at")
+        if expire_at is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.expiry = loop.call_later(
+            max(0.0, expire_at - time.time()), lambda: loop.create_task(self.close(CLOSE_CREDENTIALS_INVALID))
+        )
+
     async def disconnect(self, code: int) -> None:
+        if expiry := getattr(self, "expiry", None):
+            expiry.cancel()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -65,7 +80,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             finally:
                 # Every frame counts, even one that does not parse; a refusal wins.
                 await self._check_rate()
-            handler = self.FRAME_HANDLERS.get(frame.get("type"))
+            frame_type = frame.get("type")
+            handler = self.FRAME_HANDLERS.get(frame_type) if isinstance(frame_type, str) else None
             if handler is None:
                 raise UnknownFrameType(f"Unknown frame type {frame.get('type')!r}.", field="type")
             await handler(self, frame)
@@ -128,16 +144,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json(frame)
         if event["sender"] != str(self.user.id):
-            await database_sync_to_async(services.membership_mark_delivered)(
-                self.user.id, {uuid.UUID(event["conversation"]): event["seq"]}
+            skipped = await database_sync_to_async(services.message_delivered_live)(
+                self.user, uuid.UUID(event["conversation"]), event["seq"]
             )
+            for message in skipped:
+                self.replayed.add(str(message.id))
+                await self.send_json(message_frame(message))
 
     async def chat_event(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])
 
     async def session_revoked(self, event: dict[str, Any]) -> None:
         if self.token_version < event["token_version"]:
-            await self.close(CLOSE_TOKEN_REVOKED)
+            await self.close(CLOSE_CREDENTIALS_INVALID)
 
     # ---- offline delivery --------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Messaging errors. Each has a stable code, the same on REST and WebSocket."""
 
-from chatserver.errors import DomainError, InvalidInput, NotFound, PermissionDenied
+from chatserver.errors import DomainError, InvalidInput, NotFound, PermissionDenied, RateLimited
 
 
 class EmptyContent(InvalidInput):
@@ -31,6 +31,12 @@ class InvalidClientId(InvalidInput):
     code = "invalid_client_id"
 
 
+class ClientIdConflict(InvalidInput):
+    code = "client_id_conflict"
+    status = 409
+    default_detail = "This client_id was already used for a different message; use a new one for a new message."
+
+
 class InvalidCursor(InvalidInput):
     code = "invalid_cursor"
 
@@ -59,19 +65,6 @@ class ServerError(DomainError):
     default_detail = "Internal error. To retry a send safely, repeat it with the same client_id."
 
 
-class RateLimited(DomainError):
-    code = "rate_limited"
-    status = 429
-    default_detail = "Too many frames; slow down."
-
-    def __init__(self, detail: str | None = None, *, retry_after: float) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
-
-    def as_dict(self) -> dict:
-        return {**super().as_dict(), "retry_after": round(self.retry_after, 3)}
-
-
 class RecipientNotFound(NotFound):
     code = "recipient_not_found"
     default_detail = "No such user."
@@ -94,6 +87,7 @@ class NotSender(PermissionDenied):
 
 __all__ = [
     "CannotMessageSelf",
+    "ClientIdConflict",
     "ContentTooLong",
     "DomainError",
     "EmptyContent",

@@ -4,9 +4,12 @@ A bucket holds up to ``capacity`` tokens and refills at ``per_second``; each
 request takes one. Without Redis the buckets live in process memory; with
 ``REDIS_URL`` one Lua script reads, refills, takes and writes a bucket
 atomically, so any number of processes together allow exactly the limit.
-The clock is injectable so tests never sleep.
+If Redis cannot be reached the limiter fails open (allows, and logs a warning):
+an outage of the fan-out store should not also lock every user out. The clock
+is injectable so tests never sleep.
 """
 
+import logging
 import math
 import threading
 import time
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 # Refill is computed from float timestamps; don't let rounding withhold a whole token.
@@ -58,13 +63,13 @@ class MemoryBuckets:
         self._lock = threading.Lock()
         self._hits = 0
 
-    def hit(self, key: str, rate: Rate) -> Decision:
+    def hit(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
         now = self.clock()
         with self._lock:
             tokens, updated, _ = self._buckets.get(key, (rate.capacity, now, rate))
             tokens = min(rate.capacity, tokens + max(0.0, now - updated) * rate.per_second)
             allowed = tokens >= 1 - EPSILON
-            if allowed:
+            if allowed and take:
                 tokens = max(0.0, tokens - 1)
             self._buckets[key] = (tokens, max(now, updated), rate)
             self._hits += 1
@@ -87,6 +92,7 @@ _BUCKET_SCRIPT_LUA = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
+local take = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
@@ -97,8 +103,10 @@ end
 tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
 local allowed = 0
 if tokens >= 1 - 1e-9 then
-  tokens = math.max(0, tokens - 1)
   allowed = 1
+  if take == 1 then
+    tokens = math.max(0, tokens - 1)
+  end
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
@@ -118,11 +126,18 @@ class RedisBuckets:
         self.prefix = prefix
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._script = self._client.register_script(_BUCKET_SCRIPT_LUA)
+        self._errors = (redis.RedisError, OSError)
 
-    def hit(self, key: str, rate: Rate) -> Decision:
-        allowed, tokens = self._script(
-            keys=[f"{self.prefix}:{key}"], args=[rate.capacity, repr(rate.per_second), repr(self.clock())]
-        )
+    def hit(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
+        try:
+            allowed, tokens = self._script(
+                keys=[f"{self.prefix}:{key}"],
+                args=[rate.capacity, repr(rate.per_second), repr(self.clock()), int(take)],
+            )
+        except self._errors as error:
+            # Fail open: an unreachable Redis must not take the chat down with it.
+            logger.warning("Rate limiter unavailable, allowing request: %s", error)
+            return Decision.from_tokens(True, rate.capacity, rate)
         return Decision.from_tokens(bool(allowed), float(tokens), rate)
 
 
@@ -160,6 +175,11 @@ def rate(name: str) -> Rate:
 
 def hit(name: str, key: str) -> Decision:
     return get_limiter().hit(f"{name}:{key}", rate(name))
+
+
+def peek(name: str, key: str) -> Decision:
+    """Whether a request would be allowed, without spending a token."""
+    return get_limiter().hit(f"{name}:{key}", rate(name), take=False)
 
 
 async def ahit(name: str, key: str) -> Decision:

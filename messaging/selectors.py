@@ -4,7 +4,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import F, Q
 
@@ -36,8 +36,8 @@ def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
         parsed = datetime.fromisoformat(created_at)
         if parsed.tzinfo is None:
             raise ValueError("naive datetime")
-        return parsed, uuid.UUID(message_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return parsed.astimezone(UTC), uuid.UUID(message_id)
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise InvalidCursor("cursor is not a value this server returned.", field="cursor") from None
 
 
@@ -97,5 +97,23 @@ def messages_undelivered(user: User, limit: int = OFFLINE_BATCH_SIZE) -> list[Me
         )
         .exclude(sender=user)
         .select_related("conversation")
-        .order_by("created_at", "id")[:limit]
+        # Within a conversation created_at follows seq (both taken under its lock); seq breaks ties.
+        .order_by("created_at", "seq")[:limit]
+    )
+
+
+def messages_undelivered_before(user: User, conversation_id: uuid.UUID, seq: int) -> list[Message]:
+    """Messages to ``user`` in one conversation, below ``seq``, that the delivery
+    cursor has not passed yet: the ones a live event skipped over."""
+    return list(
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            conversation__memberships__user=user,
+            seq__gt=F("conversation__memberships__delivered_seq"),
+            seq__lt=seq,
+            is_deleted=False,
+        )
+        .exclude(sender=user)
+        .select_related("conversation")
+        .order_by("seq")
     )

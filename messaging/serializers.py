@@ -125,9 +125,9 @@ class TimestampField(serializers.Field):
                 self.fail("invalid")
         try:
             parsed = datetime.fromisoformat(str(data).replace("Z", "+00:00"))
-        except ValueError:
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):
             self.fail("invalid")
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class HistoryQuerySerializer(serializers.Serializer):

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,6 +16,7 @@ from accounts.selectors import user_get_active
 from messaging import events, selectors
 from messaging.exceptions import (
     CannotMessageSelf,
+    ClientIdConflict,
     ContentTooLong,
     EmptyContent,
     InvalidClientId,
@@ -35,8 +35,19 @@ class SendResult:
     created: bool  # False when a retried client_id returned the stored message
 
 
+def _is_storable_text(value: str) -> bool:
+    """False for NUL (PostgreSQL refuses it) and lone surrogates (not encodable)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clean_content(content: Any) -> str:
-    if not isinstance(content, str):
+    if not isinstance(content, str) or not _is_storable_text(content):
         raise InvalidContent(field="content")
     if not content.strip():
         raise EmptyContent(field="content")
@@ -48,7 +59,11 @@ def _clean_content(content: Any) -> str:
 def _clean_client_id(client_id: Any) -> str | None:
     if client_id is None:
         return None
-    if not isinstance(client_id, str) or not 1 <= len(client_id) <= CLIENT_ID_MAX_LENGTH:
+    if (
+        not isinstance(client_id, str)
+        or not 1 <= len(client_id) <= CLIENT_ID_MAX_LENGTH
+        or not _is_storable_text(client_id)
+    ):
         raise InvalidClientId(f"client_id must be a string of 1-{CLIENT_ID_MAX_LENGTH} characters.", field="client_id")
     return client_id
 
@@ -93,10 +108,11 @@ def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
 
 def _append(conversation: Conversation, sender: User, content: str, client_id: str | None) -> Message:
     """Store a message with the conversation's next seq; the UPDATE holds the
-    conversation's row lock until commit, so seq order is commit order."""
+    conversation's row lock until commit, so seq order is commit order, and the
+    timestamp, read under the lock, follows the same order."""
+    seq = Conversation.objects.select_for_update().values_list("last_seq", flat=True).get(pk=conversation.pk) + 1
     now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(last_seq=F("last_seq") + 1, last_message_at=now)
-    seq = Conversation.objects.filter(pk=conversation.pk).values_list("last_seq", flat=True).get()
+    Conversation.objects.filter(pk=conversation.pk).update(last_seq=seq, last_message_at=now)
     message = Message.objects.create(
         conversation=conversation, sender=sender, seq=seq, content=content, client_id=client_id, created_at=now
     )
@@ -104,10 +120,16 @@ def _append(conversation: Conversation, sender: User, content: str, client_id: s
     return message
 
 
-def _stored_by_client_id(sender: User, client_id: str | None) -> Message | None:
+def _stored_by_client_id(sender: User, client_id: str | None, recipient: User, content: str) -> Message | None:
+    """The message a retried send already stored; a different send reusing the id is refused."""
     if client_id is None:
         return None
-    return Message.objects.select_related("conversation").filter(sender=sender, client_id=client_id).first()
+    stored = Message.objects.select_related("conversation").filter(sender=sender, client_id=client_id).first()
+    if stored is not None and (
+        stored.conversation.other_user_id(sender.id) != recipient.id or stored.content != content
+    ):
+        raise ClientIdConflict()
+    return stored
 
 
 def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) -> SendResult:
@@ -119,7 +141,7 @@ def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) 
     content = _clean_content(content)
     client_id = _clean_client_id(client_id)
     recipient = _recipient(sender, to)
-    if stored := _stored_by_client_id(sender, client_id):
+    if stored := _stored_by_client_id(sender, client_id, recipient, content):
         return SendResult(stored, created=False)
     try:
         with transaction.atomic():
@@ -128,7 +150,7 @@ def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) 
             events.message_created(message)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race.
-        if stored := _stored_by_client_id(sender, client_id):
+        if stored := _stored_by_client_id(sender, client_id, recipient, content):
             return SendResult(stored, created=False)
         raise
     return SendResult(message, created=True)
@@ -167,6 +189,17 @@ def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
     return _change_own_message(
         user, message_id, {"is_deleted": True, "deleted_at": timezone.now()}, events.message_deleted
     )
+
+
+def message_delivered_live(user: User, conversation_id: uuid.UUID, seq: int) -> list[Message]:
+    """A device of ``user`` was just sent message ``seq`` live. Returns the earlier
+    messages the cursor has not passed (their live events were dropped by the
+    channel layer or are still in flight) so the device gets them too, then
+    moves the cursor: the offline replay never skips a message."""
+    with transaction.atomic():
+        skipped = selectors.messages_undelivered_before(user, conversation_id, seq)
+        membership_mark_delivered(user.id, {conversation_id: seq})
+    return skipped
 
 
 def membership_mark_delivered(user_id: uuid.UUID, delivered: dict[uuid.UUID, int]) -> None:

@@ -31,13 +31,17 @@ class UserRateThrottle(_BucketThrottle):
 
 
 class AuthAttemptThrottle(_BucketThrottle):
-    """Login and register: per client address (credential stuffing) and per
-    target email (guessing one account from many addresses). It answers the
-    same whether or not the account exists."""
+    """Login and register attempts per client address (credential stuffing).
+    The per-email limit on failed logins lives in accounts.services."""
 
     def allow_request(self, request: Request, view) -> bool:
-        if not self._record(request, ratelimit.hit("auth_ip", self.get_ident(request))):
-            return False
+        return self._record(request, ratelimit.hit("auth_ip", self.get_ident(request)))
+
+
+class RegisterEmailThrottle(_BucketThrottle):
+    """Registrations naming one email (probing which addresses have accounts)."""
+
+    def allow_request(self, request: Request, view) -> bool:
         email = request.data.get("email") if isinstance(request.data, dict) else None
         if isinstance(email, str) and email.strip():
             return self._record(request, ratelimit.hit("auth_email", normalize_email(email)))

@@ -112,5 +112,10 @@ def test_admin_messages_search_and_filters(client, make_user):
     assert "second draft" in listed(q="bob") and "plain words" not in listed(q="bob")
     assert "second draft" in listed(edited="yes") and "plain words" not in listed(edited="yes")
     assert "plain words" in listed(is_deleted__exact="0")
-    assert client.get(f"/admin/messaging/message/{plain.id}/change/").status_code == 200
+    assert client.get(f"/admin/messaging/message/{plain.id}/change/").status_code == 200  # a view page
     assert client.get("/admin/messaging/conversation/").status_code == 200
+    # Read-only: changes go through the services, which tell every device.
+    client.post(f"/admin/messaging/message/{plain.id}/change/", {"content": "rewritten"})
+    plain.refresh_from_db()
+    assert plain.content == "plain words"
+    assert client.get("/admin/messaging/message/add/").status_code == 403

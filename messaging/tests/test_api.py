@@ -80,6 +80,8 @@ def test_history_before_unix_seconds_fraction_and_iso(auth_client, alice, bob):
     assert auth_client.get(f"/chats/{bob.id}", {"before": "yesterday"}).status_code == 400
     assert auth_client.get(f"/chats/{bob.id}", {"before": "nan"}).status_code == 400
     assert auth_client.get(f"/chats/{bob.id}", {"before": "1e30"}).status_code == 400
+    for extreme in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        assert auth_client.get(f"/chats/{bob.id}", {"before": extreme}).status_code == 400, extreme
 
 
 def test_history_cursor_headers_walk_every_page_once(auth_client, alice, bob):
@@ -100,7 +102,17 @@ def test_history_cursor_headers_walk_every_page_once(auth_client, alice, bob):
     assert len(seen) == 45 and set(seen) == ids
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "Zm9v", "%%%", "MjAyNnxub3BlCg"])
+# The last one decodes to "0001-01-01T00:00:00+14:00|<uuid>": out of range once in UTC.
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "Zm9v",
+        "%%%",
+        "MjAyNnxub3BlCg",
+        "MDAwMS0wMS0wMVQwMDowMDowMCsxNDowMHwwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA",
+    ],
+)
 def test_history_bad_cursor_is_400(auth_client, bob, cursor):
     response = auth_client.get(f"/chats/{bob.id}", {"cursor": cursor})
     assert response.status_code == 400

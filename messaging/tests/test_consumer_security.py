@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts import services as account_services
-from messaging.consumers import CLOSE_FLOODING, CLOSE_TOKEN_REVOKED
+from messaging.consumers import CLOSE_CREDENTIALS_INVALID, CLOSE_FLOODING
 from messaging.models import Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -163,8 +163,8 @@ async def test_password_change_closes_open_sockets_with_4401(connect, alice, tok
     new_token = await database_sync_to_async(account_services.user_change_password)(
         alice, current_password="correct-horse-battery-staple", new_password="another-long-passphrase"
     )
-    assert await closed_with(phone) == CLOSE_TOKEN_REVOKED
-    assert await closed_with(laptop) == CLOSE_TOKEN_REVOKED
+    assert await closed_with(phone) == CLOSE_CREDENTIALS_INVALID
+    assert await closed_with(laptop) == CLOSE_CREDENTIALS_INVALID
     connected, device = await connect(path=f"/ws?token={new_token}")
     assert connected
     await device.assert_silent()  # the new socket is not closed by the revocation
@@ -201,3 +201,55 @@ async def test_no_origin_header_is_allowed(connect, alice, token_for, settings):
     settings.WS_ALLOWED_ORIGINS = ["https://chat.example.com"]
     connected, _ = await connect(path=f"/ws?token={token_for(alice)}")
     assert connected
+
+
+async def test_socket_closes_when_its_token_expires(connect, alice):
+    import time as time_module
+
+    import jwt
+    from django.conf import settings
+
+    now = int(time_module.time())
+    token = jwt.encode(
+        {"token_type": "access", "exp": now + 1, "iat": now, "jti": "x", "user_id": str(alice.id), "ver": 0},
+        settings.JWT_SECRET,
+        algorithm="HS256",
+    )
+    connected, device = await connect(path=f"/ws?token={token}")
+    assert connected
+    assert await closed_with(device) == CLOSE_CREDENTIALS_INVALID
+
+
+async def test_admin_deactivation_closes_sockets(connect, alice, client, make_user):
+    _, device = await connect(alice)
+
+    def deactivate_in_admin():
+        admin = make_user("root")
+        admin.is_staff = admin.is_superuser = True
+        admin.save()
+        client.force_login(admin)
+        form = {"username": alice.username, "email": alice.email, "is_active": "", "date_joined": ""}
+        return client.post(f"/admin/accounts/user/{alice.id}/change/", form)
+
+    response = await database_sync_to_async(deactivate_in_admin)()
+    assert response.status_code == 302
+    assert await closed_with(device) == CLOSE_CREDENTIALS_INVALID
+
+
+async def test_admin_password_reset_revokes_tokens(connect, alice, client, make_user, token_for):
+    old_token = token_for(alice)
+    _, device = await connect(alice)
+
+    def reset_in_admin():
+        admin = make_user("root")
+        admin.is_staff = admin.is_superuser = True
+        admin.save()
+        client.force_login(admin)
+        form = {"password1": "an-admin-chosen-pass-9", "password2": "an-admin-chosen-pass-9", "usable_password": "true"}
+        return client.post(f"/admin/accounts/user/{alice.id}/password/", form)
+
+    response = await database_sync_to_async(reset_in_admin)()
+    assert response.status_code == 302
+    assert await closed_with(device) == CLOSE_CREDENTIALS_INVALID
+    connected, _ = await connect(path=f"/ws?token={old_token}")
+    assert not connected

@@ -69,3 +69,27 @@ def test_memory_buckets_forget_full_buckets(clock):
     clock.advance(10)
     buckets.hit("k-last", SEED_WS)  # 5th hit sweeps
     assert list(buckets._buckets) == ["k-last"]
+
+
+def test_unreachable_redis_fails_open(clock, caplog):
+    from messaging.ratelimit import RedisBuckets
+
+    with socket_that_refuses() as port:
+        limiter = RedisBuckets(f"redis://127.0.0.1:{port}/0", clock=clock)
+        decisions = [limiter.hit("k", SEED_WS) for _ in range(20)]
+    assert all(d.allowed for d in decisions)
+    assert "Rate limiter unavailable" in caplog.text
+
+
+def socket_that_refuses():
+    """A local port with nothing listening."""
+    import contextlib
+    import socket
+
+    @contextlib.contextmanager
+    def port():
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            yield sock.getsockname()[1]  # bound but not listening: connections are refused
+
+    return port()

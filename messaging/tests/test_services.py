@@ -7,8 +7,11 @@ from django.test.utils import CaptureQueriesContext
 from messaging import selectors, services
 from messaging.exceptions import (
     CannotMessageSelf,
+    ClientIdConflict,
     ContentTooLong,
     EmptyContent,
+    InvalidClientId,
+    InvalidContent,
     InvalidRecipient,
     MessageNotFound,
     NotSender,
@@ -43,11 +46,41 @@ def test_messages_get_consecutive_seq_and_microsecond_timestamps(alice, bob):
 
 def test_client_id_is_idempotent_per_sender(alice, bob):
     first = send(alice, bob, client_id="abc")
-    again = send(alice, bob, content="different body", client_id="abc")
+    again = send(alice, bob, client_id="abc")
     other_sender = send(bob, alice, client_id="abc")
     assert first.created and not again.created and other_sender.created
     assert again.message.id == first.message.id
     assert Message.objects.count() == 2
+
+
+def test_reusing_a_client_id_for_a_different_message_is_refused(alice, bob, make_user):
+    send(alice, bob, "hello", client_id="abc")
+    with pytest.raises(ClientIdConflict):
+        send(alice, bob, "a different message", client_id="abc")
+    with pytest.raises(ClientIdConflict):
+        send(alice, make_user("carol"), "hello", client_id="abc")
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.parametrize("content", ["nul\x00byte", "lone \ud800 surrogate"])
+def test_unstorable_text_is_invalid_content(alice, bob, content):
+    with pytest.raises(InvalidContent):
+        send(alice, bob, content)
+    with pytest.raises(InvalidClientId):
+        send(alice, bob, "fine", client_id=content)
+    assert not Message.objects.exists()
+
+
+def test_a_dropped_live_event_is_caught_up_by_the_next_one(alice, bob):
+    """The channel layer lost the event of "one"; when "two" is delivered live,
+    "one" comes with it and the offline cursor never skips it."""
+    one = send(alice, bob, "one").message
+    send(bob, alice, "mine")  # seqs of one's own messages are not gaps
+    two = send(alice, bob, "two").message
+    skipped = services.message_delivered_live(bob, two.conversation_id, two.seq)
+    assert [m.id for m in skipped] == [one.id]
+    assert selectors.messages_undelivered(bob) == []
+    assert services.message_delivered_live(bob, two.conversation_id, two.seq) == []
 
 
 @pytest.mark.parametrize(

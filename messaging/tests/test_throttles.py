@@ -105,3 +105,21 @@ def test_password_change_guessing_is_limited(auth_client):
     body = {"current_password": "guess-guess-guess", "new_password": "a-brand-new-passphrase"}
     statuses = [auth_client.post("/users/me/password", body, format="json").status_code for _ in range(6)]
     assert statuses == [400] * 5 + [429]
+
+
+def test_successful_logins_never_spend_the_email_budget(api_client, user):
+    statuses = [
+        login(api_client, "alice@example.com", TEST_PASSWORD, address=f"10.3.0.{n}").status_code for n in range(8)
+    ]
+    assert statuses == [200] * 8
+    # ...so an attacker's failures are what the budget counts.
+    failures = [login(api_client, "alice@example.com", address=f"10.4.0.{n}").status_code for n in range(6)]
+    assert failures == [401] * 5 + [429]
+
+
+def test_register_limited_per_email(api_client):
+    def register(n):
+        body = {"username": f"probe{n}", "email": "target@example.com", "password": "a-long-passphrase"}
+        return api_client.post("/auth/register", body, format="json", REMOTE_ADDR=f"10.5.0.{n}").status_code
+
+    assert [register(n) for n in range(6)] == [201, 400, 400, 400, 400, 429]
