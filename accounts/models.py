@@ -60,6 +60,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Carried in every JWT; bumping it (password change, "log out everywhere")
     # revokes every token issued before.
     token_version = models.PositiveIntegerField(default=0, editable=False)
+    # Whether others see when this user has read their messages.
+    read_receipts = models.BooleanField(default=True)
+    # When the last device of this user went offline (presence).
+    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

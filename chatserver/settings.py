@@ -249,6 +249,19 @@ RATE_LIMITS = {
     "password": (5, 5 / 900),
 }
 RATE_LIMIT_PREFIX = env.str("RATE_LIMIT_PREFIX", default="chat:rl")
+
+# --------------------------------------------------------------------------
+# Real-time features
+# --------------------------------------------------------------------------
+
+PRESENCE_PREFIX = env.str("PRESENCE_PREFIX", default="chat:presence")
+# After a user's last socket closes, wait this long before telling contacts they
+# went offline: a reconnect inside it (network change, page reload) is not a flap.
+PRESENCE_GRACE_SECONDS = env.float("PRESENCE_GRACE_SECONDS", default=5)
+# A typing indicator stops on its own this long after the last typing frame.
+TYPING_TIMEOUT_SECONDS = env.float("TYPING_TIMEOUT_SECONDS", default=5)
+# Events kept per user for resume (?since=); older ones are pruned by `manage.py prune_events`.
+EVENT_LOG_RETENTION_DAYS = env.int("EVENT_LOG_RETENTION_DAYS", default=30)
 # Rate-limited WebSocket frames in a row after which the socket is closed (code 4429).
 WS_FLOOD_CLOSE_AFTER = env.int("WS_FLOOD_CLOSE_AFTER", default=50)
 # Client addresses: how many proxies in front of the app append to X-Forwarded-For

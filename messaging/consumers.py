@@ -1,18 +1,20 @@
 """The chat WebSocket: a thin adapter between frames and messaging.services."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from accounts.authentication import BEARER_SUBPROTOCOL
-from chatserver.errors import DomainError
+from chatserver.errors import DomainError, InvalidInput
 from messaging import events, ratelimit, selectors, services
 from messaging.exceptions import (
     FrameTooLarge,
@@ -30,11 +32,19 @@ logger = logging.getLogger(__name__)
 CLOSE_CREDENTIALS_INVALID = 4401
 CLOSE_FLOODING = 4429
 
+db = database_sync_to_async
+
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
-    """One socket of one device. Joins the user's group, so every device of the
-    user gets every message and edit/delete event, then replays what no device
-    of the user has been sent yet (offline delivery)."""
+    """One socket of one device.
+
+    Joins the user's group (every device of the user, on any process), says
+    ``hello`` with the head of the user's event log, then either resumes from
+    ``?since=<seq>`` (every logged event after it, in order) or, without it,
+    replays the messages no device of the user has been sent (offline delivery).
+    Live events are forwarded in seq order: duplicates are dropped and a gap
+    (an event the channel layer lost) is filled from the log.
+    """
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -45,15 +55,41 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.token_version = user.token_version
         self.group = events.user_group(user.id)
         self.rejected_in_a_row = 0
-        # Ids replayed on connect; a live copy of one of them arriving later is a duplicate.
+        self.last_seq = 0
+        # Ids sent by offline delivery; a live copy of one arriving later is a duplicate.
         self.replayed: set[str] = set()
+        self.typing: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        self.tasks: set[asyncio.Task] = set()
         await self.channel_layer.group_add(self.group, self.channel_name)
         # A browser authenticating with the "bearer, <JWT>" subprotocol pair must see
         # one of its offers echoed; echo "bearer", never the token.
         subprotocols = self.scope.get("subprotocols") or []
         await self.accept(BEARER_SUBPROTOCOL if subprotocols[:1] == [BEARER_SUBPROTOCOL] else None)
         self._close_when_credentials_expire()
-        await self._deliver_offline()
+        await db(services.presence_connected)(self.user, self.channel_name)
+        self._spawn(self._keep_presence())
+        head, _ = await db(selectors.event_stream_state)(self.user.id)
+        await self.send_json({"type": "hello", "user_id": str(self.user.id), "seq": head})
+        since = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
+        if since:
+            await self._resume(since[0])
+        else:
+            self.last_seq = head
+            await self._deliver_offline()
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "group"):
+            return
+        if expiry := getattr(self, "expiry", None):
+            expiry.cancel()
+        for task in self.tasks:
+            task.cancel()
+        for recipient in list(self.typing):
+            await self._stop_typing(recipient)
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await db(services.presence_disconnected)(self.user, self.channel_name)
+        # Not a task of this consumer: it must outlive the socket.
+        asyncio.get_running_loop().create_task(_settle_presence_later(self.user))
 
     def _close_when_credentials_expire(self) -> None:
         expire_at = self.scope.get("credentials_expire_at")
@@ -64,11 +100,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             max(0.0, expire_at - time.time()), lambda: loop.create_task(self.close(CLOSE_CREDENTIALS_INVALID))
         )
 
-    async def disconnect(self, code: int) -> None:
-        if expiry := getattr(self, "expiry", None):
-            expiry.cancel()
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _keep_presence(self) -> None:
+        from messaging.presence import SOCKET_TTL_SECONDS
+
+        while True:
+            await asyncio.sleep(SOCKET_TTL_SECONDS / 3)
+            await db(services.presence_refresh)(self.user, self.channel_name)
 
     # ---- client -> server -------------------------------------------------
 
@@ -108,9 +150,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def _parse(text_data: str | None) -> dict[str, Any]:
         if text_data is None:
             raise InvalidFrame("Binary frames are not supported; send JSON text.")
-        # Checked before parsing, so an oversized frame costs no JSON work.
-        if len(text_data) * 4 > settings.WS_MAX_FRAME_BYTES and len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES:
-            raise FrameTooLarge(f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
+        # Checked before parsing, so an oversized frame costs no JSON work
+        # (a UTF-8 character is at most 4 bytes, so short frames skip the encode).
+        limit = settings.WS_MAX_FRAME_BYTES
+        if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
+            raise FrameTooLarge(f"Frames are limited to {limit} bytes.")
         try:
             frame = json.loads(text_data)
         except ValueError:
@@ -120,15 +164,56 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return frame
 
     async def _on_direct_message(self, frame: dict[str, Any]) -> None:
-        result = await database_sync_to_async(services.message_send)(
+        result = await db(services.message_send)(
             sender=self.user, to=frame.get("to"), content=frame.get("content"), client_id=frame.get("client_id")
         )
         await self.send_json(ack_frame(result.message, duplicate=not result.created))
+        recipient = result.message.conversation.other_user_id(self.user.id)
+        if recipient in self.typing:
+            await self._stop_typing(recipient)
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
 
-    FRAME_HANDLERS = {"direct_message": _on_direct_message, "ping": _on_ping}
+    async def _on_sync(self, frame: dict[str, Any]) -> None:
+        await self._resume(frame.get("since"))
+
+    async def _on_read(self, frame: dict[str, Any]) -> None:
+        target = frame.get("conversation") or frame.get("with")
+        if target is None:
+            raise InvalidInput("'read' needs 'with' (a user id) or 'conversation'.", field="with")
+        await db(services.conversation_mark_read)(self.user, target, frame.get("up_to"))
+
+    async def _on_typing(self, frame: dict[str, Any]) -> None:
+        typing = frame.get("typing", True)
+        if not isinstance(typing, bool):
+            raise InvalidInput("'typing' must be true or false.", field="typing")
+        if not typing:
+            recipient = await db(services.typing_notify)(self.user, frame.get("to"), False)
+            if timer := self.typing.pop(recipient, None):
+                timer.cancel()
+            return
+        recipient = await db(services.typing_notify)(self.user, frame.get("to"), True)
+        if timer := self.typing.get(recipient):
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self.typing[recipient] = loop.call_later(
+            settings.TYPING_TIMEOUT_SECONDS, lambda: self._spawn(self._stop_typing(recipient))
+        )
+
+    async def _stop_typing(self, recipient: uuid.UUID) -> None:
+        if timer := self.typing.pop(recipient, None):
+            timer.cancel()
+            with contextlib.suppress(DomainError):
+                await db(services.typing_notify)(self.user, str(recipient), False)
+
+    FRAME_HANDLERS = {
+        "direct_message": _on_direct_message,
+        "ping": _on_ping,
+        "sync": _on_sync,
+        "read": _on_read,
+        "typing": _on_typing,
+    }
 
     async def _send_error(self, error: DomainError, frame: Any) -> None:
         reply = {"type": "error", **error.as_dict()}
@@ -136,40 +221,81 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             reply["client_id"] = frame["client_id"]
         await self.send_json(reply)
 
-    # ---- server -> client (channel layer events) --------------------------
-
-    async def chat_message(self, event: dict[str, Any]) -> None:
-        frame = event["frame"]
-        if frame["id"] in self.replayed:
-            return
-        await self.send_json(frame)
-        if event["sender"] != str(self.user.id):
-            skipped = await database_sync_to_async(services.message_delivered_live)(
-                self.user, uuid.UUID(event["conversation"]), event["seq"]
-            )
-            for message in skipped:
-                self.replayed.add(str(message.id))
-                await self.send_json(message_frame(message))
+    # ---- server -> client -----------------------------------------------------
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["frame"])
+        frame = event["frame"]
+        seq = frame.get("seq")
+        if seq is not None:
+            if seq <= self.last_seq:
+                return  # already sent (replayed, or a duplicate)
+            if seq > self.last_seq + 1:
+                await self._replay(after=self.last_seq, until=seq - 1)  # the channel layer lost some
+            self.last_seq = seq
+        if frame["type"] == "direct_message" and frame["id"] in self.replayed:
+            return
+        await self.send_json(frame)
+        if "delivery" in event:
+            await db(services.messages_delivered)(self.user, [uuid.UUID(frame["id"])])
 
     async def session_revoked(self, event: dict[str, Any]) -> None:
         if self.token_version < event["token_version"]:
             await self.close(CLOSE_CREDENTIALS_INVALID)
 
-    # ---- offline delivery --------------------------------------------------
+    # ---- resume and offline delivery --------------------------------------------
+
+    async def _resume(self, since: Any) -> None:
+        """Send every logged event after ``since``, or ``resync_required`` when
+        the log no longer reaches back that far."""
+        try:
+            since = int(since)
+            if since < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise InvalidInput("'since' must be a non-negative integer seq.", field="since") from None
+        head, pruned_through = await db(selectors.event_stream_state)(self.user.id)
+        if since < pruned_through or since > head:
+            await self.send_json(
+                {
+                    "type": "resync_required",
+                    "seq": head,
+                    "oldest_seq": pruned_through + 1,
+                    "detail": "Fetch state over REST, then resume from seq.",
+                }
+            )
+            self.last_seq = max(self.last_seq, head)
+            return
+        await self._replay(after=since)
+        await self.send_json({"type": "synced", "seq": self.last_seq})
+
+    async def _replay(self, *, after: int, until: int | None = None) -> None:
+        while True:
+            frames = await db(selectors.user_events_after)(self.user.id, after, until=until)
+            delivered = []
+            for frame in frames:
+                await self.send_json(frame)
+                after = frame["seq"]
+                if frame["type"] == "direct_message" and frame["from"] != str(self.user.id):
+                    delivered.append(uuid.UUID(frame["id"]))
+            self.last_seq = max(self.last_seq, after)
+            await db(services.messages_delivered)(self.user, delivered)
+            if len(frames) < selectors.REPLAY_BATCH_SIZE:
+                return
 
     async def _deliver_offline(self) -> None:
         while True:
-            batch = await database_sync_to_async(selectors.messages_undelivered)(self.user)
-            if not batch:
-                return
-            delivered: dict[uuid.UUID, int] = {}
+            batch = await db(selectors.messages_undelivered)(self.user)
             for message in batch:
                 await self.send_json(message_frame(message))
                 self.replayed.add(str(message.id))
-                delivered[message.conversation_id] = max(message.seq, delivered.get(message.conversation_id, 0))
-            await database_sync_to_async(services.membership_mark_delivered)(self.user.id, delivered)
+            await db(services.messages_delivered)(self.user, [m.id for m in batch])
             if len(batch) < selectors.OFFLINE_BATCH_SIZE:
                 return
+
+
+async def _settle_presence_later(user) -> None:
+    await asyncio.sleep(settings.PRESENCE_GRACE_SECONDS)
+    try:
+        await db(services.presence_settle)(user)
+    except Exception:
+        logger.exception("Presence update failed for user %s", user.id)

@@ -75,6 +75,11 @@ class UserNotFound(NotFound):
     default_detail = "No such user."
 
 
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+    default_detail = "No such conversation."
+
+
 class MessageNotFound(NotFound):
     code = "message_not_found"
     default_detail = "No such message."
@@ -89,6 +94,7 @@ __all__ = [
     "CannotMessageSelf",
     "ClientIdConflict",
     "ContentTooLong",
+    "ConversationNotFound",
     "DomainError",
     "EmptyContent",
     "FrameTooLarge",

@@ -106,3 +106,50 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class EventStream(models.Model):
+    """A user's event counter. Taking the next seq locks this row until commit,
+    so a user's events commit in seq order and a reader never sees a gap fill in
+    later."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="event_stream"
+    )
+    last_seq = models.PositiveBigIntegerField(default=0)
+    # Events with seq <= this were pruned; resuming from before it needs a full resync.
+    pruned_through = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.last_seq}"
+
+
+class UserEvent(models.Model):
+    """The durable record of every event a user's devices receive, for resume."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    seq = models.PositiveBigIntegerField()
+    frame = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="messaging_userevent_seq_unique")]
+        indexes = [models.Index(fields=["created_at"], name="messaging_userevent_created")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} #{self.seq} {self.frame.get('type')}"
+
+
+class MessageEdit(models.Model):
+    """A message's earlier content, kept on every edit."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits", db_index=False)
+    editor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    edited_at = models.DateTimeField(default=timezone.now)
+    previous_content = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["message", "edited_at"], name="messaging_edit_message")]
+
+    def __str__(self) -> str:
+        return f"edit of {self.message_id} at {self.edited_at:%Y-%m-%d %H:%M:%S}"

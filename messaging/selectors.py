@@ -6,15 +6,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import User
 from messaging.exceptions import InvalidCursor
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, EventStream, Membership, Message, MessageEdit, UserEvent
 
 HISTORY_PAGE_DEFAULT = 20
 HISTORY_PAGE_MAX = 100
 OFFLINE_BATCH_SIZE = 200
+REPLAY_BATCH_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -102,18 +104,137 @@ def messages_undelivered(user: User, limit: int = OFFLINE_BATCH_SIZE) -> list[Me
     )
 
 
-def messages_undelivered_before(user: User, conversation_id: uuid.UUID, seq: int) -> list[Message]:
-    """Messages to ``user`` in one conversation, below ``seq``, that the delivery
-    cursor has not passed yet: the ones a live event skipped over."""
-    return list(
+# ---- event log ----------------------------------------------------------------
+
+
+def event_stream_state(user_id: uuid.UUID) -> tuple[int, int]:
+    """(head seq, pruned through) of a user's event log; (0, 0) before any event."""
+    row = EventStream.objects.filter(user_id=user_id).values_list("last_seq", "pruned_through").first()
+    return row or (0, 0)
+
+
+def user_events_after(
+    user_id: uuid.UUID, after: int, *, until: int | None = None, limit: int = REPLAY_BATCH_SIZE
+) -> list[dict]:
+    """Frames of the user's events with seq > ``after`` (and <= ``until``), in seq order."""
+    events = UserEvent.objects.filter(user_id=user_id, seq__gt=after)
+    if until is not None:
+        events = events.filter(seq__lte=until)
+    return list(events.order_by("seq").values_list("frame", flat=True)[:limit])
+
+
+# ---- conversations ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    memberships: list[Membership]
+    last_messages: dict[uuid.UUID, Message]
+    next_cursor: str | None
+
+
+def unread_count(membership: Membership) -> int:
+    return (
         Message.objects.filter(
-            conversation_id=conversation_id,
-            conversation__memberships__user=user,
-            seq__gt=F("conversation__memberships__delivered_seq"),
-            seq__lt=seq,
-            is_deleted=False,
+            conversation_id=membership.conversation_id, seq__gt=membership.read_seq, is_deleted=False
         )
-        .exclude(sender=user)
-        .select_related("conversation")
-        .order_by("seq")
+        .exclude(sender_id=membership.user_id)
+        .count()
     )
+
+
+def _activity_cursor_encode(membership: Membership) -> str:
+    raw = f"{membership.activity_at.isoformat()}|{membership.conversation_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def conversation_list(*, user: User, limit: int = HISTORY_PAGE_DEFAULT, cursor: str | None = None) -> ConversationPage:
+    """My conversations, most recent activity first, with unread counts and last
+    messages: two queries whatever the page size."""
+    unread = (
+        Message.objects.filter(
+            conversation_id=OuterRef("conversation_id"), seq__gt=OuterRef("read_seq"), is_deleted=False
+        )
+        .exclude(sender_id=user.id)
+        .order_by()
+        .values("conversation_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    last_message = (
+        Message.objects.filter(conversation_id=OuterRef("conversation_id"), is_deleted=False)
+        .order_by("-seq")
+        .values("id")[:1]
+    )
+    memberships = (
+        Membership.objects.filter(user=user)
+        .select_related("conversation__user_a", "conversation__user_b")
+        .annotate(
+            activity_at=Coalesce("conversation__last_message_at", "conversation__created_at"),
+            unread=Coalesce(Subquery(unread), 0),
+            last_message_id=Subquery(last_message),
+        )
+    )
+    if cursor is not None:
+        activity_at, conversation_id = cursor_decode(cursor)
+        memberships = memberships.filter(
+            Q(activity_at__lt=activity_at) | Q(activity_at=activity_at, conversation_id__lt=conversation_id)
+        )
+    page = list(memberships.order_by("-activity_at", "-conversation_id")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    ids = [m.last_message_id for m in page if m.last_message_id]
+    last_messages = {m.conversation_id: m for m in Message.objects.filter(id__in=ids)} if ids else {}
+    return ConversationPage(page, last_messages, _activity_cursor_encode(page[-1]) if has_more else None)
+
+
+def membership_of(user: User, conversation_or_user_id: uuid.UUID) -> Membership | None:
+    """The caller's membership in a conversation named by its id, or by the other
+    user's id for a direct conversation."""
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(user=user, conversation_id=conversation_or_user_id)
+        .first()
+    )
+    if membership is not None:
+        return membership
+    conversation = direct_conversation_between(user.id, conversation_or_user_id)
+    if conversation is None:
+        return None
+    return Membership.objects.select_related("conversation").filter(user=user, conversation=conversation).first()
+
+
+def contacts_of(user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Everyone who shares a conversation with the user (who sees their presence)."""
+    mine = Membership.objects.filter(user_id=user_id).values("conversation_id")
+    return list(
+        Membership.objects.filter(conversation_id__in=mine)
+        .exclude(user_id=user_id)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+# ---- users and edits ---------------------------------------------------------------
+
+
+def user_search(*, user: User, query: str, limit: int = HISTORY_PAGE_DEFAULT, after: str | None = None) -> list[User]:
+    """Active users whose username starts with ``query`` (case-insensitive),
+    alphabetically; ``after`` is the last username of the previous page."""
+    users = (
+        User.objects.filter(is_active=True)
+        .exclude(pk=user.pk)
+        .annotate(name=Lower("username"))
+        .filter(name__startswith=query.lower())
+    )
+    if after:
+        users = users.filter(name__gt=after.lower())
+    return list(users.order_by("name").only("id", "username")[:limit])
+
+
+def message_edits(user: User, message_id: uuid.UUID) -> list[MessageEdit] | None:
+    """Edit history of a visible, not deleted message, newest first; None if not visible."""
+    message = message_for_member(user, message_id)
+    if message is None or message.is_deleted:
+        return None
+    return list(MessageEdit.objects.filter(message=message).order_by("-edited_at", "-id"))

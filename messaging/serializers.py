@@ -5,6 +5,7 @@ from the conversation: for a direct conversation the receiver is its other membe
 """
 
 import math
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ def message_frame(message: Message) -> dict[str, Any]:
     frame = {
         "type": "direct_message",
         "id": str(message.id),
+        "conversation": str(message.conversation_id),
         "from": str(message.sender_id),
         "to": _receiver_id(message),
         "content": message.content,
@@ -59,13 +61,55 @@ def edited_frame(message: Message) -> dict[str, Any]:
     return {
         "type": "message_edited",
         "id": str(message.id),
+        "conversation": str(message.conversation_id),
         "content": message.content,
         "edited_at": _iso(message.edited_at),
     }
 
 
 def deleted_frame(message: Message) -> dict[str, Any]:
-    return {"type": "message_deleted", "id": str(message.id)}
+    return {"type": "message_deleted", "id": str(message.id), "conversation": str(message.conversation_id)}
+
+
+def delivered_frame(conversation_id: uuid.UUID, receiver_id: uuid.UUID, ids: list[uuid.UUID], at: datetime) -> dict:
+    """To the sender: these messages reached a device of the receiver."""
+    return {
+        "type": "message_delivered",
+        "id": str(ids[-1]),
+        "ids": [str(pk) for pk in ids],
+        "conversation": str(conversation_id),
+        "to": str(receiver_id),
+        "delivered_at": _iso(at),
+    }
+
+
+def read_frame(conversation_id: uuid.UUID, reader_id: uuid.UUID, up_to: uuid.UUID, at: datetime) -> dict:
+    """To the sender: the reader has read everything up to and including ``up_to``."""
+    return {
+        "type": "message_read",
+        "id": str(up_to),
+        "conversation": str(conversation_id),
+        "reader": str(reader_id),
+        "read_at": _iso(at),
+    }
+
+
+def unread_frame(conversation_id: uuid.UUID, with_user: uuid.UUID | None, count: int) -> dict:
+    """To the reader's own devices: the conversation's unread count changed."""
+    return {
+        "type": "unread",
+        "conversation": str(conversation_id),
+        "with": str(with_user) if with_user else None,
+        "count": count,
+    }
+
+
+def presence_frame(user_id: uuid.UUID, online: bool, last_seen: datetime | None) -> dict:
+    return {"type": "presence", "user_id": str(user_id), "online": online, "last_seen": _iso(last_seen)}
+
+
+def typing_frame(from_id: uuid.UUID, typing: bool) -> dict:
+    return {"type": "typing", "from": str(from_id), "typing": typing}
 
 
 class HistoryMessageSerializer(serializers.Serializer):

@@ -9,15 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_get_active
+from chatserver.errors import InvalidInput
 from messaging import events, selectors
+from messaging import presence as presence_registry
 from messaging.exceptions import (
     CannotMessageSelf,
     ClientIdConflict,
     ContentTooLong,
+    ConversationNotFound,
     EmptyContent,
     InvalidClientId,
     InvalidContent,
@@ -26,7 +30,15 @@ from messaging.exceptions import (
     NotSender,
     RecipientNotFound,
 )
-from messaging.models import CLIENT_ID_MAX_LENGTH, MESSAGE_MAX_LENGTH, Conversation, Membership, Message
+from messaging.models import (
+    CLIENT_ID_MAX_LENGTH,
+    MESSAGE_MAX_LENGTH,
+    Conversation,
+    Membership,
+    Message,
+    MessageEdit,
+)
+from messaging.serializers import delivered_frame, presence_frame, read_frame, typing_frame, unread_frame
 
 
 @dataclass(frozen=True)
@@ -165,8 +177,10 @@ def _own_message(user: User, message_id: uuid.UUID) -> Message:
     return message
 
 
-def _change_own_message(user: User, message_id: uuid.UUID, changes: dict[str, Any], announce) -> Message:
-    message = _own_message(user, message_id)
+def _change_own_message(
+    user: User, message_id: uuid.UUID, changes: dict[str, Any], announce, *, message: Message | None = None
+) -> Message:
+    message = message or _own_message(user, message_id)
     with transaction.atomic():
         # The is_deleted guard makes a concurrent delete win over an edit.
         if not Message.objects.filter(pk=message.pk, is_deleted=False).update(**changes):
@@ -178,9 +192,20 @@ def _change_own_message(user: User, message_id: uuid.UUID, changes: dict[str, An
 
 
 def message_edit(*, user: User, message_id: uuid.UUID, content: Any) -> Message:
+    """Change the content; the previous content is kept in the edit history."""
     content = _clean_content(content)
+    previous: dict[str, str] = {}
+
+    def record_and_announce(message: Message) -> None:
+        MessageEdit.objects.create(
+            message=message, editor=user, edited_at=message.edited_at, previous_content=previous["content"]
+        )
+        events.message_edited(message)
+
+    message = _own_message(user, message_id)
+    previous["content"] = message.content
     return _change_own_message(
-        user, message_id, {"content": content, "edited_at": timezone.now()}, events.message_edited
+        user, message_id, {"content": content, "edited_at": timezone.now()}, record_and_announce, message=message
     )
 
 
@@ -191,20 +216,161 @@ def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
     )
 
 
-def message_delivered_live(user: User, conversation_id: uuid.UUID, seq: int) -> list[Message]:
-    """A device of ``user`` was just sent message ``seq`` live. Returns the earlier
-    messages the cursor has not passed (their live events were dropped by the
-    channel layer or are still in flight) so the device gets them too, then
-    moves the cursor: the offline replay never skips a message."""
-    with transaction.atomic():
-        skipped = selectors.messages_undelivered_before(user, conversation_id, seq)
-        membership_mark_delivered(user.id, {conversation_id: seq})
-    return skipped
-
-
 def membership_mark_delivered(user_id: uuid.UUID, delivered: dict[uuid.UUID, int]) -> None:
     """Advance the offline-delivery cursor of ``user_id`` per conversation (never backwards)."""
     for conversation_id, seq in delivered.items():
         Membership.objects.filter(conversation_id=conversation_id, user_id=user_id, delivered_seq__lt=seq).update(
             delivered_seq=seq
         )
+
+
+def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
+    """The direct conversation with ``other_id``, created if new: (conversation, created)."""
+    other = _recipient(user, other_id if isinstance(other_id, str) else str(other_id))
+    existing = selectors.direct_conversation_between(user.id, other.id)
+    if existing is not None:
+        return existing, False
+    return conversation_direct_get_or_create(user, other), True
+
+
+# ---- receipts ---------------------------------------------------------------------
+
+
+def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
+    """These messages were just sent to a device of ``user``: move their delivery
+    cursors and tell the senders' devices (``message_delivered``).
+
+    Safe to move to the highest one: a device receives its user's events in seq
+    order without gaps, so everything below it in the conversation was sent too.
+    """
+    if not message_ids:
+        return
+    now = timezone.now()
+    tops = (
+        Message.objects.filter(id__in=message_ids)
+        .exclude(sender=user)
+        .values("conversation_id")
+        .annotate(top=Max("seq"))
+        .order_by("conversation_id")
+    )
+    with transaction.atomic():
+        for row in tops:
+            membership = (
+                Membership.objects.select_for_update()
+                .filter(conversation_id=row["conversation_id"], user=user, delivered_seq__lt=row["top"])
+                .first()
+            )
+            if membership is None:
+                continue  # already past it (another device, or a read)
+            newly = list(
+                Message.objects.filter(
+                    conversation_id=row["conversation_id"],
+                    seq__gt=membership.delivered_seq,
+                    seq__lte=row["top"],
+                    is_deleted=False,
+                )
+                .exclude(sender=user)
+                .order_by("seq")
+                .values_list("id", "sender_id")
+            )
+            membership.delivered_seq = row["top"]
+            membership.save(update_fields=["delivered_seq"])
+            by_sender: dict[uuid.UUID, list[uuid.UUID]] = {}
+            for message_id, sender_id in newly:
+                by_sender.setdefault(sender_id, []).append(message_id)
+            events.publish(
+                {
+                    sender: delivered_frame(row["conversation_id"], user.id, ids, now)
+                    for sender, ids in by_sender.items()
+                }
+            )
+
+
+def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any = None) -> int:
+    """Mark the conversation read (up to and including message ``up_to``, or all).
+    Returns the unread count left. The senders' devices get ``message_read``
+    (unless the reader turned read receipts off); the reader's devices get ``unread``."""
+    target_id = _parse_uuid(conversation_or_user_id, "conversation")
+    up_to_id = _parse_uuid(up_to, "up_to") if up_to is not None else None
+    now = timezone.now()
+    with transaction.atomic():
+        membership = selectors.membership_of(user, target_id)
+        if membership is None:
+            raise ConversationNotFound()
+        membership = Membership.objects.select_for_update().select_related("conversation").get(pk=membership.pk)
+        conversation = membership.conversation
+        if up_to_id is None:
+            target_seq = conversation.last_seq
+        else:
+            target_seq = (
+                Message.objects.filter(pk=up_to_id, conversation=conversation).values_list("seq", flat=True).first()
+            )
+            if target_seq is None:
+                raise MessageNotFound(field="up_to")
+        if target_seq > membership.read_seq:
+            last_read = (
+                Message.objects.filter(conversation=conversation, seq__lte=target_seq, seq__gt=membership.read_seq)
+                .exclude(sender=user)
+                .order_by("-seq")
+                .values_list("id", "sender_id")
+                .first()
+            )
+            membership.read_seq = target_seq
+            membership.delivered_seq = max(membership.delivered_seq, target_seq)
+            membership.save(update_fields=["read_seq", "delivered_seq"])
+            frames = {
+                user.id: unread_frame(
+                    conversation.id, conversation.other_user_id(user.id), selectors.unread_count(membership)
+                )
+            }
+            if last_read is not None and user.read_receipts:
+                message_id, sender_id = last_read
+                frames[sender_id] = read_frame(conversation.id, user.id, message_id, now)
+            events.publish(frames)
+        return selectors.unread_count(membership)
+
+
+def _parse_uuid(value: Any, field: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"{field} must be a UUID.", field=field) from None
+
+
+# ---- presence and typing (ephemeral: no event log) ----------------------------------
+
+
+def presence_connected(user: User, channel: str) -> None:
+    """A socket of ``user`` opened; contacts hear ``online`` if that is news."""
+    registry = presence_registry.get_presence()
+    registry.add(user.id, channel)
+    if registry.announce(user.id, True):
+        events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, True, user.last_seen))
+
+
+def presence_refresh(user: User, channel: str) -> None:
+    presence_registry.get_presence().add(user.id, channel)
+
+
+def presence_disconnected(user: User, channel: str) -> None:
+    presence_registry.get_presence().remove(user.id, channel)
+
+
+def presence_settle(user: User) -> None:
+    """After the grace period: if no socket of ``user`` is left on any process,
+    record last_seen and tell contacts ``offline``."""
+    registry = presence_registry.get_presence()
+    if registry.online([user.id]) or not registry.announce(user.id, False):
+        return
+    now = timezone.now()
+    User.objects.filter(pk=user.pk).update(last_seen=now)
+    events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, False, now))
+
+
+def typing_notify(user: User, to: Any, typing: bool) -> uuid.UUID:
+    """Tell the other member of a direct conversation that ``user`` is (not) typing."""
+    recipient = _recipient(user, to)
+    if selectors.direct_conversation_between(user.id, recipient.id) is None:
+        raise RecipientNotFound("You have no conversation with this user yet.", field="to")
+    events.send_ephemeral([recipient.id], typing_frame(user.id, typing))
+    return recipient.id

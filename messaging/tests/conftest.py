@@ -56,6 +56,9 @@ async def connect(token_for):
         connected, _ = await communicator.connect(timeout=5)
         device = Device(communicator)
         opened.append(device)
+        if connected:
+            device.hello = await device.recv()
+            assert device.hello["type"] == "hello"
         return connected, device
 
     yield open_device

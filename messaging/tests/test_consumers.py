@@ -89,6 +89,8 @@ async def test_direct_message_reaches_receiver_and_sender_devices(connect, alice
         assert frame == {
             "type": "direct_message",
             "id": str(stored.id),
+            "conversation": str(stored.conversation_id),
+            "seq": 1,  # the first event of each of these users
             "from": str(alice.id),
             "to": str(bob.id),
             "content": "Hello!",
@@ -255,7 +257,7 @@ async def test_edit_and_delete_events_reach_both_users(connect, alice, bob):
     _, bob_phone = await connect(bob)
     await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "typo"})
     message_id = (await alice_phone.recv_type("ack"))["id"]
-    await bob_phone.recv_type("direct_message")
+    conversation_id = (await bob_phone.recv_type("direct_message"))["conversation"]
 
     await database_sync_to_async(message_edit)(user=alice, message_id=message_id, content="fixed")
     for device in (alice_phone, bob_phone):
@@ -264,7 +266,8 @@ async def test_edit_and_delete_events_reach_both_users(connect, alice, bob):
 
     await database_sync_to_async(message_delete)(user=alice, message_id=message_id)
     for device in (alice_phone, bob_phone):
-        assert await device.recv_type("message_deleted") == {"type": "message_deleted", "id": message_id}
+        deleted = await device.recv_type("message_deleted")
+        assert (deleted["id"], deleted["conversation"]) == (message_id, str(conversation_id))
 
 
 async def test_no_event_for_a_send_that_rolls_back(connect, alice, bob):

@@ -71,16 +71,22 @@ def test_unstorable_text_is_invalid_content(alice, bob, content):
     assert not Message.objects.exists()
 
 
-def test_a_dropped_live_event_is_caught_up_by_the_next_one(alice, bob):
-    """The channel layer lost the event of "one"; when "two" is delivered live,
-    "one" comes with it and the offline cursor never skips it."""
+def test_messages_delivered_moves_the_cursor_and_tells_the_sender(alice, bob):
+    from messaging.models import UserEvent
+
     one = send(alice, bob, "one").message
-    send(bob, alice, "mine")  # seqs of one's own messages are not gaps
+    send(bob, alice, "mine")
     two = send(alice, bob, "two").message
-    skipped = services.message_delivered_live(bob, two.conversation_id, two.seq)
-    assert [m.id for m in skipped] == [one.id]
+    services.messages_delivered(bob, [two.id])
     assert selectors.messages_undelivered(bob) == []
-    assert services.message_delivered_live(bob, two.conversation_id, two.seq) == []
+    frame = UserEvent.objects.filter(user=alice).order_by("-seq").values_list("frame", flat=True).first()
+    assert frame["type"] == "message_delivered"
+    assert frame["ids"] == [str(one.id), str(two.id)] and frame["id"] == str(two.id)
+    assert frame["to"] == str(bob.id)
+    # Idempotent: nothing new, no new event.
+    count = UserEvent.objects.filter(user=alice).count()
+    services.messages_delivered(bob, [one.id, two.id])
+    assert UserEvent.objects.filter(user=alice).count() == count
 
 
 @pytest.mark.parametrize(

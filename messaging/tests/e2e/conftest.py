@@ -74,9 +74,15 @@ class Account:
     token: str
     sockets: contextlib.ExitStack
 
-    def connect(self, server: Server, path: str = "/ws") -> ClientConnection:
-        """A device of this user; closed when the module's servers stop."""
-        return self.sockets.enter_context(ws_connect(f"{server.ws}{path}?token={self.token}", open_timeout=10))
+    def connect(self, server: Server, path: str = "/ws", query: str = "") -> ClientConnection:
+        """A device of this user, past its ``hello`` (kept as ``.hello``); closed
+        when the module's servers stop."""
+        socket_ = self.sockets.enter_context(
+            ws_connect(f"{server.ws}{path}?token={self.token}{query}", open_timeout=10)
+        )
+        socket_.hello = recv_json(socket_)
+        assert socket_.hello["type"] == "hello"
+        return socket_
 
 
 class Stack:

@@ -49,6 +49,7 @@ def test_ticket_flow_keeps_the_jwt_out_of_the_url(stack):
     status, body = server.request("POST", "/ws/ticket", token=alice.token)
     assert status == 200
     with ws_connect(f"{server.ws}/ws?ticket={body['ticket']}", open_timeout=10) as socket_:
+        assert recv_json(socket_)["type"] == "hello"
         socket_.send('{"type":"ping"}')
         assert recv_json(socket_) == {"type": "pong"}
     from websockets.exceptions import InvalidStatus
@@ -62,6 +63,7 @@ def test_bearer_subprotocol(stack):
     alice = stack.account()
     with ws_connect(f"{server.ws}/ws", subprotocols=["bearer", alice.token], open_timeout=10) as socket_:
         assert socket_.subprotocol == "bearer"
+        assert recv_json(socket_)["type"] == "hello"
         socket_.send('{"type":"ping"}')
         assert recv_json(socket_) == {"type": "pong"}
 
@@ -70,6 +72,7 @@ def test_oversized_frame_gets_an_error_and_the_socket_lives_on(server_factory, s
     server = server_factory(WS_MAX_FRAME_BYTES="2048")
     alice = stack.account()
     with ws_connect(f"{server.ws}/ws?token={alice.token}", open_timeout=10) as socket_:
+        assert recv_json(socket_)["type"] == "hello"
         socket_.send(json.dumps({"type": "ping", "pad": "x" * 4096}))
         assert recv_json(socket_)["code"] == "frame_too_large"
         socket_.send('{"type":"ping"}')
@@ -81,6 +84,7 @@ def test_two_processes_allow_the_websocket_limit_once(server_factory, stack):
     one, two = server_factory(**STINGY), server_factory(**STINGY)
     alice = stack.account(one)
     with ws_connect(f"{one.ws}/ws?token={alice.token}") as a, ws_connect(f"{two.ws}/ws?token={alice.token}") as b:
+        drain(a, 1), drain(b, 1)  # hello
         for n in range(20):
             (a if n % 2 else b).send('{"type":"ping"}')
         frames = drain(a, 10) + drain(b, 10)
