@@ -55,6 +55,17 @@ def rate_limiter(clock):
     ratelimit.set_limiter(None)
 
 
+@pytest.fixture(autouse=True)
+def presence_registry():
+    """Fresh presence state per test (its own Redis prefix when REDIS_URL is set)."""
+    from messaging import presence
+
+    registry = presence.build_presence(prefix=f"test:{uuid.uuid4().hex}")
+    presence.set_presence(registry)
+    yield registry
+    presence.set_presence(None)
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

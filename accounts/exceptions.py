@@ -20,7 +20,7 @@ class WeakPassword(InvalidInput):
 
 class NothingToUpdate(InvalidInput):
     code = "nothing_to_update"
-    default_detail = "Provide at least one of: username, email."
+    default_detail = "Provide at least one of: username, email, read_receipts."
 
 
 class InvalidCredentials(DomainError):

@@ -31,19 +31,22 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
     username = serializers.CharField(max_length=USERNAME_MAX_LENGTH, validators=[username_validator], required=False)
     email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH, required=False)
+    read_receipts = serializers.BooleanField(
+        required=False, help_text="Whether others see when you have read their messages."
+    )
 
 
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "username", "email", "created"]
+        fields = ["id", "username", "email", "created", "read_receipts"]
         read_only_fields = fields
 
 
 class UserUpdatedSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "username", "email", "updated"]
+        fields = ["id", "username", "email", "updated", "read_receipts"]
         read_only_fields = fields
 
 

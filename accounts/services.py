@@ -73,20 +73,26 @@ def user_register(*, username: str, email: str, password: str) -> User:
     return _save_validated(user)
 
 
-def user_update_profile(user: User, *, username: str | None = None, email: str | None = None) -> User:
-    """Change username and/or email; nothing else is writable through here."""
-    if username is None and email is None:
+def user_update_profile(
+    user: User, *, username: str | None = None, email: str | None = None, read_receipts: bool | None = None
+) -> User:
+    """Change username, email and/or the read-receipts setting; nothing else is writable through here."""
+    if username is None and email is None and read_receipts is None:
         raise NothingToUpdate()
-    original = (user.username, user.email)
+    original = (user.username, user.email, user.read_receipts)
     if username is not None:
         user.username = username
     if email is not None:
         user.email = normalize_email(email)
+    if read_receipts is not None:
+        user.read_receipts = read_receipts
     try:
-        return _save_validated(user, exclude=["password"], update_fields=["username", "email", "updated"])
+        return _save_validated(
+            user, exclude=["password"], update_fields=["username", "email", "read_receipts", "updated"]
+        )
     except InvalidInput:
         # Leave the caller's instance as stored, not half-changed.
-        user.username, user.email = original
+        user.username, user.email, user.read_receipts = original
         raise
 
 

@@ -148,7 +148,9 @@ def _activity_cursor_encode(membership: Membership) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def conversation_list(*, user: User, limit: int = HISTORY_PAGE_DEFAULT, cursor: str | None = None) -> ConversationPage:
+def conversation_list(
+    *, user: User, limit: int = HISTORY_PAGE_DEFAULT, cursor: str | None = None, only: uuid.UUID | None = None
+) -> ConversationPage:
     """My conversations, most recent activity first, with unread counts and last
     messages: two queries whatever the page size."""
     unread = (
@@ -175,6 +177,8 @@ def conversation_list(*, user: User, limit: int = HISTORY_PAGE_DEFAULT, cursor: 
             last_message_id=Subquery(last_message),
         )
     )
+    if only is not None:
+        memberships = memberships.filter(conversation_id=only)
     if cursor is not None:
         activity_at, conversation_id = cursor_decode(cursor)
         memberships = memberships.filter(
@@ -185,6 +189,9 @@ def conversation_list(*, user: User, limit: int = HISTORY_PAGE_DEFAULT, cursor: 
     page = page[:limit]
     ids = [m.last_message_id for m in page if m.last_message_id]
     last_messages = {m.conversation_id: m for m in Message.objects.filter(id__in=ids)} if ids else {}
+    for membership in page:
+        if message := last_messages.get(membership.conversation_id):
+            message.conversation = membership.conversation  # no query per item for its "to"
     return ConversationPage(page, last_messages, _activity_cursor_encode(page[-1]) if has_more else None)
 
 

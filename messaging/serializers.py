@@ -189,3 +189,92 @@ class HistoryQuerySerializer(serializers.Serializer):
 
     def validate_limit(self, value: int) -> int:
         return min(value, HISTORY_PAGE_MAX)
+
+
+class PresenceSerializer(serializers.Serializer):
+    online = serializers.BooleanField()
+    last_seen = serializers.DateTimeField(allow_null=True)
+
+
+class PeerSerializer(serializers.Serializer):
+    """Another user as seen by a chat partner: never their email."""
+
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+
+
+class ConversationPeerSerializer(PeerSerializer):
+    presence = PresenceSerializer()
+
+
+class LastMessageSerializer(HistoryMessageSerializer):
+    pass
+
+
+class ConversationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    with_ = ConversationPeerSerializer(allow_null=True, help_text="The other member of a direct conversation.")
+    last_message = LastMessageSerializer(allow_null=True)
+    unread_count = serializers.IntegerField()
+    last_activity_at = serializers.DateTimeField()
+
+    def get_fields(self) -> dict:
+        return {("with" if name == "with_" else name): field for name, field in super().get_fields().items()}
+
+
+def conversation_item(membership, last_message, online: set, user_id) -> dict:
+    """The plain data a ConversationSerializer renders, for one membership."""
+    conversation = membership.conversation
+    other = conversation.user_b if conversation.user_a_id == user_id else conversation.user_a
+    peer = None
+    if other is not None:
+        peer = {
+            "id": other.id,
+            "username": other.username,
+            "presence": {"online": other.id in online, "last_seen": other.last_seen},
+        }
+    return {
+        "id": conversation.id,
+        "kind": conversation.kind,
+        "with_": peer,
+        "last_message": last_message,
+        "unread_count": membership.unread,
+        "last_activity_at": membership.activity_at,
+    }
+
+
+class ConversationOpenSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+
+
+class ReadSerializer(serializers.Serializer):
+    up_to = serializers.UUIDField(required=False, help_text="Read up to and including this message; default: all.")
+
+
+class UnreadSerializer(serializers.Serializer):
+    conversation = serializers.UUIDField()
+    unread_count = serializers.IntegerField()
+
+
+class PageQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, required=False)
+    cursor = serializers.CharField(required=False)
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, HISTORY_PAGE_MAX)
+
+
+class UserSearchQuerySerializer(serializers.Serializer):
+    q = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,32}$", help_text="Username prefix (case-insensitive).")
+    limit = serializers.IntegerField(min_value=1, required=False)
+    cursor = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,32}$", required=False)
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, HISTORY_PAGE_MAX)
+
+
+class MessageEditSerializer(serializers.Serializer):
+    editor = serializers.UUIDField(source="editor_id")
+    edited_at = serializers.DateTimeField()
+    previous_content = serializers.CharField()

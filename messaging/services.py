@@ -34,9 +34,11 @@ from messaging.models import (
     CLIENT_ID_MAX_LENGTH,
     MESSAGE_MAX_LENGTH,
     Conversation,
+    EventStream,
     Membership,
     Message,
     MessageEdit,
+    UserEvent,
 )
 from messaging.serializers import delivered_frame, presence_frame, read_frame, typing_frame, unread_frame
 
@@ -286,9 +288,9 @@ def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
             )
 
 
-def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any = None) -> int:
+def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any = None) -> tuple[uuid.UUID, int]:
     """Mark the conversation read (up to and including message ``up_to``, or all).
-    Returns the unread count left. The senders' devices get ``message_read``
+    Returns (conversation id, unread count left). The senders' devices get ``message_read``
     (unless the reader turned read receipts off); the reader's devices get ``unread``."""
     target_id = _parse_uuid(conversation_or_user_id, "conversation")
     up_to_id = _parse_uuid(up_to, "up_to") if up_to is not None else None
@@ -327,7 +329,7 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
                 message_id, sender_id = last_read
                 frames[sender_id] = read_frame(conversation.id, user.id, message_id, now)
             events.publish(frames)
-        return selectors.unread_count(membership)
+        return conversation.id, selectors.unread_count(membership)
 
 
 def _parse_uuid(value: Any, field: str) -> uuid.UUID:
@@ -374,3 +376,17 @@ def typing_notify(user: User, to: Any, typing: bool) -> uuid.UUID:
         raise RecipientNotFound("You have no conversation with this user yet.", field="to")
     events.send_ephemeral([recipient.id], typing_frame(user.id, typing))
     return recipient.id
+
+
+def events_prune(*, before) -> int:
+    """Delete events created before ``before``; each user's log remembers how far
+    it was pruned, so a resume from before that point gets ``resync_required``."""
+    deleted = 0
+    tops = UserEvent.objects.filter(created_at__lt=before).values("user_id").annotate(top=Max("seq"))
+    for row in tops:
+        with transaction.atomic():
+            deleted += UserEvent.objects.filter(user_id=row["user_id"], seq__lte=row["top"]).delete()[0]
+            EventStream.objects.filter(user_id=row["user_id"], pruned_through__lt=row["top"]).update(
+                pruned_through=row["top"]
+            )
+    return deleted

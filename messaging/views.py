@@ -9,13 +9,22 @@ from rest_framework.views import APIView
 from accounts.selectors import user_get_active
 from chatserver.errors import InvalidInput
 from chatserver.openapi import error_responses
-from messaging import selectors, services
-from messaging.exceptions import UserNotFound
+from messaging import presence, selectors, services
+from messaging.exceptions import MessageNotFound, UserNotFound
 from messaging.serializers import (
+    ConversationOpenSerializer,
+    ConversationSerializer,
     HistoryMessageSerializer,
     HistoryQuerySerializer,
     MessageContentSerializer,
+    MessageEditSerializer,
     MessageSerializer,
+    PageQuerySerializer,
+    PeerSerializer,
+    ReadSerializer,
+    UnreadSerializer,
+    UserSearchQuerySerializer,
+    conversation_item,
 )
 
 
@@ -41,15 +50,19 @@ class ChatHistoryView(APIView):
         query.is_valid(raise_exception=True)
         page = selectors.message_history(user=request.user, other=other, **query.validated_data)
         response = Response(HistoryMessageSerializer(page.messages, many=True).data)
-        if page.next_cursor:
-            params = {
-                "limit": query.validated_data.get("limit", selectors.HISTORY_PAGE_DEFAULT),
-                "cursor": page.next_cursor,
-            }
-            next_url = request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
-            response["Link"] = f'<{next_url}>; rel="next"'
-            response["X-Next-Cursor"] = page.next_cursor
-        return response
+        return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
+
+
+def with_next_page(
+    request: Request, response: Response, next_cursor: str | None, limit: int | None, **params: str
+) -> Response:
+    """Point to the next page in ``Link: <...>; rel="next"`` and ``X-Next-Cursor``."""
+    if next_cursor:
+        query = {**params, "limit": limit or selectors.HISTORY_PAGE_DEFAULT, "cursor": next_cursor}
+        next_url = request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
+        response["Link"] = f'<{next_url}>; rel="next"'
+        response["X-Next-Cursor"] = next_cursor
+    return response
 
 
 def _parse_uuid(value: str, name: str) -> uuid.UUID:
@@ -95,3 +108,101 @@ class MessageDeleteView(APIView):
     @extend_schema(**_DELETE_SCHEMA, summary="Delete my message for everyone (same as DELETE)")
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
         return self.delete(request, message_id)
+
+
+PAGED = 'More pages: the next page\'s cursor is in the `X-Next-Cursor` header and a `Link: <...>; rel="next"` header.'
+
+
+class ConversationListView(APIView):
+    @extend_schema(
+        parameters=[PageQuerySerializer],
+        responses={
+            200: OpenApiResponse(ConversationSerializer(many=True), description=PAGED),
+            **error_responses(400, 401),
+        },
+        tags=["conversations"],
+        summary="My conversations, most recent activity first",
+    )
+    def get(self, request: Request) -> Response:
+        query = PageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = selectors.conversation_list(user=request.user, **query.validated_data)
+        response = Response(_render_conversations(request, page))
+        return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
+
+    @extend_schema(
+        request=ConversationOpenSerializer,
+        responses={200: ConversationSerializer, 201: ConversationSerializer, **error_responses(400, 401, 404)},
+        tags=["conversations"],
+        summary="Open (or get) my direct conversation with a user",
+    )
+    def post(self, request: Request) -> Response:
+        body = ConversationOpenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation, created = services.conversation_open(request.user, body.validated_data["user_id"])
+        page = selectors.conversation_list(user=request.user, limit=1, only=conversation.id)
+        return Response(_render_conversations(request, page)[0], status=201 if created else 200)
+
+
+def _render_conversations(request: Request, page: selectors.ConversationPage) -> list[dict]:
+    """Page items with the peers' presence: one registry round trip for the page."""
+    peers = [m.conversation.other_user_id(request.user.id) for m in page.memberships]
+    online = presence.get_presence().online([pk for pk in peers if pk])
+    items = [
+        conversation_item(m, page.last_messages.get(m.conversation_id), online, request.user.id)
+        for m in page.memberships
+    ]
+    return ConversationSerializer(items, many=True).data
+
+
+class ConversationReadView(APIView):
+    @extend_schema(
+        request=ReadSerializer,
+        responses={200: UnreadSerializer, **error_responses(400, 401, 404)},
+        tags=["conversations"],
+        summary="Mark a conversation read (all, or up to a message)",
+        description="`{id}` is the conversation's id, or the other user's id for a direct conversation. "
+        "The senders' devices get `message_read` (unless you turned read receipts off); yours get `unread`.",
+    )
+    def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        body = ReadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation, count = services.conversation_mark_read(
+            request.user, conversation_id, body.validated_data.get("up_to")
+        )
+        return Response({"conversation": conversation, "unread_count": count})
+
+
+class UserSearchView(APIView):
+    @extend_schema(
+        parameters=[UserSearchQuerySerializer],
+        responses={200: OpenApiResponse(PeerSerializer(many=True), description=PAGED), **error_responses(400, 401)},
+        tags=["users"],
+        summary="Find users by username prefix",
+    )
+    def get(self, request: Request) -> Response:
+        query = UserSearchQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit = query.validated_data.get("limit", selectors.HISTORY_PAGE_DEFAULT)
+        users = selectors.user_search(
+            user=request.user,
+            query=query.validated_data["q"],
+            limit=limit + 1,
+            after=query.validated_data.get("cursor"),
+        )
+        next_cursor = users[limit - 1].username.lower() if len(users) > limit else None
+        response = Response(PeerSerializer(users[:limit], many=True).data)
+        return with_next_page(request, response, next_cursor, limit, q=query.validated_data["q"])
+
+
+class MessageEditsView(APIView):
+    @extend_schema(
+        responses={200: MessageEditSerializer(many=True), **error_responses(401, 404)},
+        tags=["messages"],
+        summary="Edit history of a message, newest first",
+    )
+    def get(self, request: Request, message_id: uuid.UUID) -> Response:
+        edits = selectors.message_edits(request.user, message_id)
+        if edits is None:
+            raise MessageNotFound()
+        return Response(MessageEditSerializer(edits, many=True).data)

@@ -13,7 +13,7 @@ def test_me_returns_seed_shape(auth_client, user):
     response = auth_client.get(ME)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "username", "email", "created"}
+    assert set(body) == {"id", "username", "email", "created", "read_receipts"}
     assert body["id"] == str(user.id)
     assert body["username"] == "alice"
     assert body["email"] == "alice@example.com"
@@ -27,7 +27,7 @@ def test_update_both_fields(auth_client, user, method):
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "username", "email", "updated"}
+    assert set(body) == {"id", "username", "email", "updated", "read_receipts"}
     assert body["username"] == "alice2"
     assert body["email"] == "alice2@example.com"
     user.refresh_from_db()
@@ -139,3 +139,11 @@ def test_user_model_rules(db):
     assert user.email == "carol@example.com"
     assert str(user) == "Carol"
     assert User.objects.get_by_natural_key("Carol@EXAMPLE.com") == user
+
+
+def test_read_receipts_setting(auth_client, user):
+    response = auth_client.patch(UPDATE, {"read_receipts": False}, format="json")
+    assert response.status_code == 200 and response.json()["read_receipts"] is False
+    user.refresh_from_db()
+    assert user.read_receipts is False
+    assert auth_client.patch(UPDATE, {"read_receipts": "maybe"}, format="json").status_code == 400
