@@ -214,7 +214,9 @@ class LastMessageSerializer(HistoryMessageSerializer):
 class ConversationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.CharField()
-    with_ = ConversationPeerSerializer(allow_null=True, help_text="The other member of a direct conversation.")
+    with_ = ConversationPeerSerializer(
+        source="with_", allow_null=True, help_text="The other member of a direct conversation."
+    )
     last_message = LastMessageSerializer(allow_null=True)
     unread_count = serializers.IntegerField()
     last_activity_at = serializers.DateTimeField()
