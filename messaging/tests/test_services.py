@@ -221,3 +221,18 @@ def test_concurrent_senders_get_distinct_consecutive_seqs(alice, bob):
     assert seqs == list(range(1, 61))
     assert Conversation.objects.count() == 1
     assert Conversation.objects.get().last_seq == 60
+
+
+def test_prune_events_command(alice, bob):
+    from django.core.management import call_command
+
+    from messaging.models import EventStream, UserEvent
+
+    for n in range(3):
+        send(alice, bob, f"m{n}")
+    call_command("prune_events", "--days", "1")
+    assert UserEvent.objects.filter(user=bob).count() == 3  # all recent
+    call_command("prune_events", "--days", "0")
+    assert not UserEvent.objects.exists()
+    assert EventStream.objects.get(user=bob).pruned_through == 3
+    assert selectors.event_stream_state(bob.id) == (3, 3)
