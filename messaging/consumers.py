@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 # The token expired or was revoked (password change, deactivation): log in again.
 CLOSE_CREDENTIALS_INVALID = 4401
 CLOSE_FLOODING = 4429
+# The server failed mid-stream; reconnect with ?since= to resume.
+CLOSE_SERVER_ERROR = 4500
 
 db = database_sync_to_async
 
@@ -65,17 +68,28 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # one of its offers echoed; echo "bearer", never the token.
         subprotocols = self.scope.get("subprotocols") or []
         await self.accept(BEARER_SUBPROTOCOL if subprotocols[:1] == [BEARER_SUBPROTOCOL] else None)
+        try:
+            await self._start()
+        except Exception:
+            logger.exception("Failed to start the socket of user %s", self.user.id)
+            await self.close(CLOSE_SERVER_ERROR)
+
+    async def _start(self) -> None:
         self._close_when_credentials_expire()
         await db(services.presence_connected)(self.user, self.channel_name)
         self._spawn(self._keep_presence())
+        _ensure_presence_sweeper()
         head, _ = await db(selectors.event_stream_state)(self.user.id)
         await self.send_json({"type": "hello", "user_id": str(self.user.id), "seq": head})
         since = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
         if since:
-            await self._resume(since[0])
-        else:
-            self.last_seq = head
-            await self._deliver_offline()
+            try:
+                await self._resume(since[0])
+                return
+            except DomainError as error:
+                await self._send_error(error, None)  # then carry on as without since
+        self.last_seq = head
+        await self._deliver_offline()
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "group"):
@@ -89,7 +103,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await db(services.presence_disconnected)(self.user, self.channel_name)
         # Not a task of this consumer: it must outlive the socket.
-        asyncio.get_running_loop().create_task(_settle_presence_later(self.user))
+        _background(_settle_presence_later(self.user.id))
 
     def _close_when_credentials_expire(self) -> None:
         expire_at = self.scope.get("credentials_expire_at")
@@ -110,7 +124,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
         while True:
             await asyncio.sleep(SOCKET_TTL_SECONDS / 3)
-            await db(services.presence_refresh)(self.user, self.channel_name)
+            try:
+                await db(services.presence_refresh)(self.user, self.channel_name)
+            except Exception:
+                logger.exception("Presence refresh failed for user %s; retrying", self.user.id)
 
     # ---- client -> server -------------------------------------------------
 
@@ -197,15 +214,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if timer := self.typing.get(recipient):
             timer.cancel()
         loop = asyncio.get_running_loop()
-        self.typing[recipient] = loop.call_later(
-            settings.TYPING_TIMEOUT_SECONDS, lambda: self._spawn(self._stop_typing(recipient))
+        timer = loop.call_later(
+            settings.TYPING_TIMEOUT_SECONDS, lambda: self._spawn(self._stop_typing(recipient, expired=timer))
         )
+        self.typing[recipient] = timer
 
-    async def _stop_typing(self, recipient: uuid.UUID) -> None:
-        if timer := self.typing.pop(recipient, None):
-            timer.cancel()
-            with contextlib.suppress(DomainError):
-                await db(services.typing_notify)(self.user, str(recipient), False)
+    async def _stop_typing(self, recipient: uuid.UUID, expired: asyncio.TimerHandle | None = None) -> None:
+        """Stop the indicator; from a timer, only if no newer typing frame replaced it."""
+        timer = self.typing.get(recipient)
+        if timer is None or (expired is not None and timer is not expired):
+            return
+        del self.typing[recipient]
+        timer.cancel()
+        with contextlib.suppress(DomainError):
+            await db(services.typing_notify)(self.user, str(recipient), False)
 
     FRAME_HANDLERS = {
         "direct_message": _on_direct_message,
@@ -224,6 +246,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # ---- server -> client -----------------------------------------------------
 
     async def chat_event(self, event: dict[str, Any]) -> None:
+        try:
+            await self._forward(event)
+        except Exception:
+            # The device may now miss events; make it reconnect and resume.
+            logger.exception("Failed to forward an event to user %s", self.user.id)
+            await self.close(CLOSE_SERVER_ERROR)
+
+    async def _forward(self, event: dict[str, Any]) -> None:
         frame = event["frame"]
         seq = frame.get("seq")
         if seq is not None:
@@ -273,8 +303,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             frames = await db(selectors.user_events_after)(self.user.id, after, until=until)
             delivered = []
             for frame in frames:
-                await self.send_json(frame)
                 after = frame["seq"]
+                if frame["type"] == "direct_message" and frame["id"] in self.replayed:
+                    continue  # already sent by offline delivery
+                await self.send_json(frame)
                 if frame["type"] == "direct_message" and frame["from"] != str(self.user.id):
                     delivered.append(uuid.UUID(frame["id"]))
             self.last_seq = max(self.last_seq, after)
@@ -293,9 +325,43 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 return
 
 
-async def _settle_presence_later(user) -> None:
+_background_tasks: set[asyncio.Task] = set()
+
+
+def _background(coroutine) -> None:
+    """Run a task that outlives any socket; keep a reference so it is not collected."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+
+
+async def _settle_presence_later(user_id: uuid.UUID) -> None:
     await asyncio.sleep(settings.PRESENCE_GRACE_SECONDS)
     try:
-        await db(services.presence_settle)(user)
+        await db(services.presence_settle)(user_id)
     except Exception:
-        logger.exception("Presence update failed for user %s", user.id)
+        logger.exception("Presence update failed for user %s", user_id)
+
+
+_sweeping_loops: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()
+
+
+def _ensure_presence_sweeper() -> None:
+    """One task per process (event loop) that settles users whose sockets vanished
+    without a settle: their process died, or its grace task was lost."""
+    loop = asyncio.get_running_loop()
+    if loop in _sweeping_loops:
+        return
+    _sweeping_loops.add(loop)
+    _background(_sweep_presence_forever())
+
+
+async def _sweep_presence_forever() -> None:
+    from messaging.presence import SOCKET_TTL_SECONDS
+
+    while True:
+        await asyncio.sleep(SOCKET_TTL_SECONDS / 3)
+        try:
+            await db(services.presence_sweep)()
+        except Exception:
+            logger.exception("Presence sweep failed; retrying")

@@ -52,32 +52,36 @@ def _send_after_commit(messages: list[tuple[uuid.UUID, dict[str, Any]]]) -> None
     transaction.on_commit(deliver)
 
 
-def publish(frames: dict[uuid.UUID, dict[str, Any]], meta: dict[uuid.UUID, dict[str, Any]] | None = None) -> None:
-    """Record ``frames[user]`` in each user's event log with their next seq, and
-    send it to their devices after commit. ``meta`` rides along to the consumer
-    (never to the client)."""
-    if not frames:
+Entry = tuple[uuid.UUID, dict[str, Any]] | tuple[uuid.UUID, dict[str, Any], dict[str, Any]]
+
+
+def publish(entries: list[Entry]) -> None:
+    """Record each (user, frame[, meta]) in that user's event log with their next
+    seq, and send it to their devices after commit. A user may appear several
+    times (consecutive seqs). ``meta`` rides along to the consumer, never to the client.
+
+    Call it once per transaction: it locks every stream involved in one pass, in
+    user-id order, so concurrent publishers never deadlock.
+    """
+    if not entries:
         return
-    user_ids = sorted(frames, key=lambda pk: pk.hex)
+    user_ids = sorted({entry[0] for entry in entries}, key=lambda pk: pk.hex)
     with transaction.atomic():
         EventStream.objects.bulk_create([EventStream(user_id=pk) for pk in user_ids], ignore_conflicts=True)
-        # Locked in one order (by user id) so concurrent publishers never deadlock.
-        streams = list(EventStream.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id"))
-        records = []
-        for stream in streams:
+        streams = {
+            stream.user_id: stream
+            for stream in EventStream.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id")
+        }
+        records, metas = [], []
+        for user_id, frame, *meta in entries:
+            stream = streams[user_id]
             stream.last_seq += 1
-            records.append(
-                UserEvent(
-                    user_id=stream.user_id,
-                    seq=stream.last_seq,
-                    frame={**frames[stream.user_id], "seq": stream.last_seq},
-                )
-            )
-        EventStream.objects.bulk_update(streams, ["last_seq"])
+            records.append(UserEvent(user_id=user_id, seq=stream.last_seq, frame={**frame, "seq": stream.last_seq}))
+            metas.append(meta[0] if meta else {})
+        EventStream.objects.bulk_update(list(streams.values()), ["last_seq"])
         UserEvent.objects.bulk_create(records)
-    meta = meta or {}
     _send_after_commit(
-        [(r.user_id, {"type": "chat.event", "frame": r.frame, **meta.get(r.user_id, {})}) for r in records]
+        [(r.user_id, {"type": "chat.event", "frame": r.frame, **meta}) for r, meta in zip(records, metas, strict=True)]
     )
 
 
@@ -88,23 +92,24 @@ def send_ephemeral(user_ids: Iterable[uuid.UUID], frame: dict[str, Any]) -> None
 
 def message_created(message: Message) -> None:
     frame = message_frame(message)
-    publish(
-        {pk: frame for pk in participants(message)},
-        # The receiver's devices report delivery; the sender's devices do not.
-        meta={
-            pk: {"delivery": {"conversation": str(message.conversation_id), "seq": message.seq}}
-            for pk in participants(message)
-            if pk != message.sender_id
-        },
-    )
+    # The receiver's devices report delivery; the sender's devices do not.
+    publish([(pk, frame, {"delivery": True} if pk != message.sender_id else {}) for pk in participants(message)])
 
 
 def message_edited(message: Message) -> None:
-    publish({pk: edited_frame(message) for pk in participants(message)})
+    publish([(pk, edited_frame(message)) for pk in participants(message)])
 
 
 def message_deleted(message: Message) -> None:
-    publish({pk: deleted_frame(message) for pk in participants(message)})
+    """Tell everyone, and scrub the content from the logged frames of the message,
+    so a device resuming later never sees what was deleted."""
+    users = participants(message)
+    for event in UserEvent.objects.filter(
+        user_id__in=users, frame__id=str(message.id), frame__type__in=["direct_message", "message_edited"]
+    ):
+        event.frame = {**event.frame, "content": ""}
+        event.save(update_fields=["frame"])
+    publish([(pk, deleted_frame(message)) for pk in users])
 
 
 def user_tokens_revoked(user_id: uuid.UUID, token_version: int) -> None:

@@ -2,16 +2,18 @@
 connected on any process.
 
 Each socket registers itself with an expiry it refreshes while open, so the
-sockets of a process that dies vanish on their own. The announced state (what
-contacts were last told) is kept separately, so a quick reconnect inside the
-grace period changes nothing and nobody sees a flap. In process memory by
-default; in Redis (shared by all processes) when ``REDIS_URL`` is set.
+sockets of a process that dies vanish on their own. What contacts were last
+told (the announced state, with a version that grows on every change) is kept
+beside them, and every transition is one atomic step: a reconnect on one
+process and a settle on another can never both win. In process memory by
+default; in Redis, shared by all processes, when ``REDIS_URL`` is set.
 """
 
 import threading
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -21,41 +23,106 @@ from messaging.ratelimit import Clock
 SOCKET_TTL_SECONDS = 90
 
 
+@dataclass
+class _UserState:
+    sockets: dict[str, float] = field(default_factory=dict)
+    online: bool = False
+    version: int = 0
+    offline_since: float | None = None
+
+
 class MemoryPresence:
     blocking = False
 
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
-        self._sockets: dict[uuid.UUID, dict[str, float]] = {}
-        self._announced: dict[uuid.UUID, bool] = {}
+        self._users: dict[uuid.UUID, _UserState] = {}
         self._lock = threading.Lock()
 
-    def _live(self, user_id: uuid.UUID, now: float) -> dict[str, float]:
-        sockets = self._sockets.setdefault(user_id, {})
-        for channel in [c for c, expires in sockets.items() if expires <= now]:
-            del sockets[channel]
-        return sockets
+    def _state(self, user_id: uuid.UUID, now: float) -> _UserState:
+        state = self._users.setdefault(user_id, _UserState())
+        for channel in [c for c, expires in state.sockets.items() if expires <= now]:
+            del state.sockets[channel]
+        return state
 
-    def add(self, user_id: uuid.UUID, channel: str) -> None:
+    def connect(self, user_id: uuid.UUID, channel: str) -> int | None:
+        """Register a socket; the new version if the user just came online."""
         now = self.clock()
         with self._lock:
-            self._live(user_id, now)[channel] = now + SOCKET_TTL_SECONDS
+            state = self._state(user_id, now)
+            state.sockets[channel] = now + SOCKET_TTL_SECONDS
+            state.offline_since = None
+            if state.online:
+                return None
+            state.online, state.version = True, state.version + 1
+            return state.version
 
-    def remove(self, user_id: uuid.UUID, channel: str) -> None:
+    def refresh(self, user_id: uuid.UUID, channel: str) -> None:
+        now = self.clock()
         with self._lock:
-            self._live(user_id, self.clock()).pop(channel, None)
+            self._state(user_id, now).sockets[channel] = now + SOCKET_TTL_SECONDS
+
+    def disconnect(self, user_id: uuid.UUID, channel: str) -> None:
+        now = self.clock()
+        with self._lock:
+            state = self._state(user_id, now)
+            state.sockets.pop(channel, None)
+            if not state.sockets:
+                state.offline_since = now
+
+    def settle(self, user_id: uuid.UUID) -> int | None:
+        """The new version if the user had no socket left and is now announced offline."""
+        with self._lock:
+            state = self._state(user_id, self.clock())
+            if state.sockets or not state.online:
+                return None
+            state.online, state.version = False, state.version + 1
+            return state.version
 
     def online(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         now = self.clock()
         with self._lock:
-            return {pk for pk in user_ids if self._live(pk, now)}
+            return {pk for pk in user_ids if self._state(pk, now).sockets}
 
-    def announce(self, user_id: uuid.UUID, online: bool) -> bool:
-        """Record what contacts are told; True if it changed (so tell them)."""
+    def stale(self, grace: float) -> list[uuid.UUID]:
+        """Announced online, yet no socket for longer than ``grace`` (or their
+        process died): the sweeper settles these."""
+        now = self.clock()
         with self._lock:
-            changed = self._announced.get(user_id, False) != online
-            self._announced[user_id] = online
-            return changed
+            return [
+                pk
+                for pk in list(self._users)
+                if (state := self._state(pk, now)).online
+                and not state.sockets
+                and (state.offline_since is None or now - state.offline_since >= grace)
+            ]
+
+
+_CONNECT_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('HDEL', KEYS[2], 'offline_since')
+if redis.call('HGET', KEYS[2], 'online') == '1' then return false end
+redis.call('HSET', KEYS[2], 'online', '1')
+redis.call('SADD', KEYS[3], ARGV[5])
+return redis.call('HINCRBY', KEYS[2], 'version', 1)
+"""
+
+_DISCONNECT_LUA = """
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('HSET', KEYS[2], 'offline_since', ARGV[1]) end
+return 0
+"""
+
+_SETTLE_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) > 0 or redis.call('HGET', KEYS[2], 'online') ~= '1' then return false end
+redis.call('HSET', KEYS[2], 'online', '0')
+redis.call('SREM', KEYS[3], ARGV[2])
+return redis.call('HINCRBY', KEYS[2], 'version', 1)
+"""
 
 
 class RedisPresence:
@@ -67,20 +134,35 @@ class RedisPresence:
         self.clock = clock
         self.prefix = prefix
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._connect = self._client.register_script(_CONNECT_LUA)
+        self._disconnect = self._client.register_script(_DISCONNECT_LUA)
+        self._settle = self._client.register_script(_SETTLE_LUA)
+        self._online_set = f"{prefix}:online"
 
-    def _key(self, user_id: uuid.UUID) -> str:
-        return f"{self.prefix}:sockets:{user_id}"
+    def _keys(self, user_id: uuid.UUID) -> list[str]:
+        return [f"{self.prefix}:sockets:{user_id}", f"{self.prefix}:state:{user_id}", self._online_set]
 
-    def add(self, user_id: uuid.UUID, channel: str) -> None:
+    def connect(self, user_id: uuid.UUID, channel: str) -> int | None:
         now = self.clock()
+        version = self._connect(
+            keys=self._keys(user_id),
+            args=[now, now + SOCKET_TTL_SECONDS, channel, SOCKET_TTL_SECONDS * 2, str(user_id)],
+        )
+        return int(version) if version else None
+
+    def refresh(self, user_id: uuid.UUID, channel: str) -> None:
+        key = self._keys(user_id)[0]
         pipe = self._client.pipeline()
-        pipe.zremrangebyscore(self._key(user_id), "-inf", now)
-        pipe.zadd(self._key(user_id), {channel: now + SOCKET_TTL_SECONDS})
-        pipe.expire(self._key(user_id), SOCKET_TTL_SECONDS * 2)
+        pipe.zadd(key, {channel: self.clock() + SOCKET_TTL_SECONDS})
+        pipe.expire(key, SOCKET_TTL_SECONDS * 2)
         pipe.execute()
 
-    def remove(self, user_id: uuid.UUID, channel: str) -> None:
-        self._client.zrem(self._key(user_id), channel)
+    def disconnect(self, user_id: uuid.UUID, channel: str) -> None:
+        self._disconnect(keys=self._keys(user_id)[:2], args=[self.clock(), channel])
+
+    def settle(self, user_id: uuid.UUID) -> int | None:
+        version = self._settle(keys=self._keys(user_id), args=[self.clock(), str(user_id)])
+        return int(version) if version else None
 
     def online(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         user_ids = list(user_ids)
@@ -89,13 +171,21 @@ class RedisPresence:
         now = self.clock()
         pipe = self._client.pipeline()
         for pk in user_ids:
-            pipe.zcount(self._key(pk), f"({now}", "+inf")
+            pipe.zcount(self._keys(pk)[0], f"({now}", "+inf")
         return {pk for pk, count in zip(user_ids, pipe.execute(), strict=True) if count}
 
-    def announce(self, user_id: uuid.UUID, online: bool) -> bool:
-        # SET ... GET swaps atomically: of two processes announcing, one sees the change.
-        old = self._client.set(f"{self.prefix}:announced:{user_id}", b"1" if online else b"0", get=True)
-        return (old == b"1") != online
+    def stale(self, grace: float) -> list[uuid.UUID]:
+        now = self.clock()
+        candidates = [uuid.UUID(raw.decode()) for raw in self._client.sscan_iter(self._online_set, count=500)]
+        live = self.online(candidates)
+        stale = []
+        for pk in candidates:
+            if pk in live:
+                continue
+            since = self._client.hget(self._keys(pk)[1], "offline_since")
+            if since is None or now - float(since) >= grace:
+                stale.append(pk)
+        return stale
 
 
 Presence = MemoryPresence | RedisPresence

@@ -104,8 +104,16 @@ def unread_frame(conversation_id: uuid.UUID, with_user: uuid.UUID | None, count:
     }
 
 
-def presence_frame(user_id: uuid.UUID, online: bool, last_seen: datetime | None) -> dict:
-    return {"type": "presence", "user_id": str(user_id), "online": online, "last_seen": _iso(last_seen)}
+def presence_frame(user_id: uuid.UUID, online: bool, last_seen: datetime | None, version: int) -> dict:
+    """``version`` grows with every change of this user's presence: a client keeps
+    the highest it has seen and ignores older frames (processes race)."""
+    return {
+        "type": "presence",
+        "user_id": str(user_id),
+        "online": online,
+        "last_seen": _iso(last_seen),
+        "version": version,
+    }
 
 
 def typing_frame(from_id: uuid.UUID, typing: bool) -> dict:

@@ -8,8 +8,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -239,59 +240,70 @@ def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
 
 
 def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
-    """These messages were just sent to a device of ``user``: move their delivery
-    cursors and tell the senders' devices (``message_delivered``).
+    """These messages were just sent to a device of ``user``: move the delivery
+    cursors of their conversations and tell the senders (``message_delivered``).
 
     Safe to move to the highest one: a device receives its user's events in seq
     order without gaps, so everything below it in the conversation was sent too.
     """
     if not message_ids:
         return
-    now = timezone.now()
-    tops = (
+    tops = dict(
         Message.objects.filter(id__in=message_ids)
         .exclude(sender=user)
         .values("conversation_id")
         .annotate(top=Max("seq"))
-        .order_by("conversation_id")
+        .values_list("conversation_id", "top")
     )
+    if not tops:
+        return
     with transaction.atomic():
-        for row in tops:
-            membership = (
-                Membership.objects.select_for_update()
-                .filter(conversation_id=row["conversation_id"], user=user, delivered_seq__lt=row["top"])
-                .first()
-            )
-            if membership is None:
-                continue  # already past it (another device, or a read)
-            newly = list(
-                Message.objects.filter(
-                    conversation_id=row["conversation_id"],
-                    seq__gt=membership.delivered_seq,
-                    seq__lte=row["top"],
-                    is_deleted=False,
-                )
-                .exclude(sender=user)
-                .order_by("seq")
-                .values_list("id", "sender_id")
-            )
-            membership.delivered_seq = row["top"]
-            membership.save(update_fields=["delivered_seq"])
-            by_sender: dict[uuid.UUID, list[uuid.UUID]] = {}
-            for message_id, sender_id in newly:
-                by_sender.setdefault(sender_id, []).append(message_id)
-            events.publish(
-                {
-                    sender: delivered_frame(row["conversation_id"], user.id, ids, now)
-                    for sender, ids in by_sender.items()
-                }
-            )
+        memberships = list(
+            Membership.objects.select_for_update()
+            .filter(user=user, conversation_id__in=tops)
+            .order_by("conversation_id")  # one lock order for every caller
+        )
+        behind = [(m, tops[m.conversation_id]) for m in memberships if m.delivered_seq < tops[m.conversation_id]]
+        if not behind:
+            return  # another device (or a read) got there first
+        entries = _delivery_frames(user, [(m.conversation_id, m.delivered_seq, top) for m, top in behind])
+        for membership, top in behind:
+            membership.delivered_seq = top
+        Membership.objects.bulk_update([m for m, _ in behind], ["delivered_seq"])
+        events.publish(entries)
+
+
+def _delivery_frames(user: User, ranges: list[tuple[uuid.UUID, int, int]]) -> list[events.Entry]:
+    """``message_delivered`` for each sender of the messages to ``user`` in the
+    given (conversation, after seq, up to seq) ranges: one query for all."""
+    within = Q()
+    for conversation_id, after, top in ranges:
+        within |= Q(conversation_id=conversation_id, seq__gt=after, seq__lte=top)
+    newly = (
+        Message.objects.filter(within, is_deleted=False)
+        .exclude(sender=user)
+        .order_by("conversation_id", "seq")
+        .values_list("conversation_id", "sender_id", "id")
+    )
+    grouped: dict[tuple[uuid.UUID, uuid.UUID], list[uuid.UUID]] = {}
+    for conversation_id, sender_id, message_id in newly:
+        grouped.setdefault((conversation_id, sender_id), []).append(message_id)
+    now = timezone.now()
+    return [
+        (sender_id, delivered_frame(conversation_id, user.id, ids, now))
+        for (conversation_id, sender_id), ids in grouped.items()
+    ]
 
 
 def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any = None) -> tuple[uuid.UUID, int]:
     """Mark the conversation read (up to and including message ``up_to``, or all).
-    Returns (conversation id, unread count left). The senders' devices get ``message_read``
-    (unless the reader turned read receipts off); the reader's devices get ``unread``."""
+    Returns (conversation id, unread count left).
+
+    When the read marker moves: messages not yet delivered count as delivered
+    (senders get ``message_delivered``), the senders get ``message_read``
+    (unless the reader turned read receipts off), and the reader's devices get
+    ``unread``.
+    """
     target_id = _parse_uuid(conversation_or_user_id, "conversation")
     up_to_id = _parse_uuid(up_to, "up_to") if up_to is not None else None
     now = timezone.now()
@@ -310,6 +322,9 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
             if target_seq is None:
                 raise MessageNotFound(field="up_to")
         if target_seq > membership.read_seq:
+            entries: list[events.Entry] = []
+            if target_seq > membership.delivered_seq:
+                entries += _delivery_frames(user, [(conversation.id, membership.delivered_seq, target_seq)])
             last_read = (
                 Message.objects.filter(conversation=conversation, seq__lte=target_seq, seq__gt=membership.read_seq)
                 .exclude(sender=user)
@@ -320,15 +335,13 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
             membership.read_seq = target_seq
             membership.delivered_seq = max(membership.delivered_seq, target_seq)
             membership.save(update_fields=["read_seq", "delivered_seq"])
-            frames = {
-                user.id: unread_frame(
-                    conversation.id, conversation.other_user_id(user.id), selectors.unread_count(membership)
-                )
-            }
             if last_read is not None and user.read_receipts:
                 message_id, sender_id = last_read
-                frames[sender_id] = read_frame(conversation.id, user.id, message_id, now)
-            events.publish(frames)
+                entries.append((sender_id, read_frame(conversation.id, user.id, message_id, now)))
+            count = selectors.unread_count(membership)
+            entries.append((user.id, unread_frame(conversation.id, conversation.other_user_id(user.id), count)))
+            events.publish(entries)
+            return conversation.id, count
         return conversation.id, selectors.unread_count(membership)
 
 
@@ -344,29 +357,37 @@ def _parse_uuid(value: Any, field: str) -> uuid.UUID:
 
 def presence_connected(user: User, channel: str) -> None:
     """A socket of ``user`` opened; contacts hear ``online`` if that is news."""
-    registry = presence_registry.get_presence()
-    registry.add(user.id, channel)
-    if registry.announce(user.id, True):
-        events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, True, user.last_seen))
+    version = presence_registry.get_presence().connect(user.id, channel)
+    if version is not None:
+        events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, True, user.last_seen, version))
 
 
 def presence_refresh(user: User, channel: str) -> None:
-    presence_registry.get_presence().add(user.id, channel)
+    presence_registry.get_presence().refresh(user.id, channel)
 
 
 def presence_disconnected(user: User, channel: str) -> None:
-    presence_registry.get_presence().remove(user.id, channel)
+    presence_registry.get_presence().disconnect(user.id, channel)
 
 
-def presence_settle(user: User) -> None:
-    """After the grace period: if no socket of ``user`` is left on any process,
-    record last_seen and tell contacts ``offline``."""
-    registry = presence_registry.get_presence()
-    if registry.online([user.id]) or not registry.announce(user.id, False):
+def presence_settle(user_id: uuid.UUID) -> None:
+    """If no socket of the user is left on any process, record last_seen and tell
+    contacts ``offline`` (once: the registry makes the transition atomic)."""
+    version = presence_registry.get_presence().settle(user_id)
+    if version is None:
         return
     now = timezone.now()
-    User.objects.filter(pk=user.pk).update(last_seen=now)
-    events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, False, now))
+    User.objects.filter(pk=user_id).update(last_seen=now)
+    events.send_ephemeral(selectors.contacts_of(user_id), presence_frame(user_id, False, now, version))
+
+
+def presence_sweep() -> int:
+    """Settle users announced online whose sockets are gone without a settle,
+    e.g. because their process died; run periodically by every process."""
+    stale = presence_registry.get_presence().stale(settings.PRESENCE_GRACE_SECONDS)
+    for user_id in stale:
+        presence_settle(user_id)
+    return len(stale)
 
 
 def typing_notify(user: User, to: Any, typing: bool) -> uuid.UUID:

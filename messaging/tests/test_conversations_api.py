@@ -36,7 +36,7 @@ def test_conversations_most_recent_first_with_last_message_unread_and_presence(
     send(carol, user, "from carol 1")
     last = send(carol, user, "from carol 2")
     send(bob, user, "from bob")  # bob's conversation is now the most recent
-    presence_registry.add(carol.id, "some-socket")
+    presence_registry.connect(carol.id, "some-socket")
 
     body = auth_client.get("/conversations").json()
     assert [c["with"]["username"] for c in body] == ["bob", "carol"]

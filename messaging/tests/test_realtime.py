@@ -220,7 +220,7 @@ async def test_presence_with_three_devices_in_every_order(connect, alice, bob, q
     await frames_until_silent(watcher)
     devices = [(await connect(alice))[1] for _ in range(3)]
     presence = [f for f in await frames_until_silent(watcher) if f["type"] == "presence"]
-    assert presence == [{"type": "presence", "user_id": str(alice.id), "online": True, "last_seen": None}]
+    assert presence == [{"type": "presence", "user_id": str(alice.id), "online": True, "last_seen": None, "version": 1}]
 
     for index in close_order:
         await devices[index].close()
@@ -228,6 +228,7 @@ async def test_presence_with_three_devices_in_every_order(connect, alice, bob, q
         offline = [f for f in frames if f["type"] == "presence"]
         if index == close_order[-1]:
             assert len(offline) == 1 and offline[0]["online"] is False and offline[0]["last_seen"]
+            assert offline[0]["version"] == 2
         else:
             assert offline == []  # still online through the other devices
 
@@ -298,3 +299,44 @@ async def test_event_frames_are_json_objects_with_type(connect, alice, bob):
     await send(sender=alice, to=str(bob.id), content="x")
     frame = await device.recv_type("direct_message")
     assert json.loads(json.dumps(frame)) == frame
+
+
+# ---- robustness -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("since", ["abc", "-1", "1.5"])
+async def test_bad_since_is_an_error_and_the_socket_carries_on(connect, alice, bob, token_for, since):
+    await send(sender=alice, to=str(bob.id), content="offline")
+    _, device = await connect(path=f"/ws?token={token_for(bob)}&since={since}")
+    error = await device.recv()
+    assert (error["type"], error["code"], error["field"]) == ("error", "invalid", "since")
+    assert (await device.recv_type("direct_message"))["content"] == "offline"  # offline delivery instead
+    await device.send({"type": "ping"})
+    assert await device.recv() == {"type": "pong"}
+
+
+async def test_resume_never_shows_deleted_content(connect, alice, bob, token_for):
+    secret = (await send(sender=alice, to=str(bob.id), content="oops, my password")).message
+    await database_sync_to_async(services.message_delete)(user=alice, message_id=secret.id)
+    _, device = await connect(path=f"/ws?token={token_for(bob)}&since=0")
+    frames = await frames_until_silent(device)
+    assert "oops" not in json.dumps(frames)
+    assert [f["type"] for f in frames] == ["direct_message", "message_deleted", "synced"]
+
+
+async def test_a_dead_process_does_not_leave_a_user_online(connect, alice, bob, clock, quick_presence):
+    """Sockets registered by a process that died expire; the sweeper settles the user."""
+    from messaging import presence
+
+    await talk(alice, bob)
+    _, watcher = await connect(bob)
+    # From here on, a registry on the fake clock (bob's own socket is not in it).
+    presence.set_presence(presence.build_presence(prefix=f"test:{alice.id.hex}", clock=clock))
+    await database_sync_to_async(services.presence_connected)(alice, "socket-on-a-process-that-died")
+    assert (await watcher.recv_type("presence"))["online"] is True
+
+    assert await database_sync_to_async(services.presence_sweep)() == 0  # still registered
+    clock.advance(presence.SOCKET_TTL_SECONDS + 1)  # never refreshed, never disconnected
+    assert await database_sync_to_async(services.presence_sweep)() == 1
+    offline = await watcher.recv_type("presence")
+    assert offline["user_id"] == str(alice.id) and offline["online"] is False and offline["version"] == 2

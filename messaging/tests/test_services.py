@@ -236,3 +236,43 @@ def test_prune_events_command(alice, bob):
     assert not UserEvent.objects.exists()
     assert EventStream.objects.get(user=bob).pruned_through == 3
     assert selectors.event_stream_state(bob.id) == (3, 3)
+
+
+def test_reading_counts_as_delivery(alice, bob):
+    from messaging.models import UserEvent
+
+    message = send(alice, bob, "read before any device got it").message
+    services.conversation_mark_read(bob, alice.id)
+    kinds = [f["type"] for f in UserEvent.objects.filter(user=alice).order_by("seq").values_list("frame", flat=True)]
+    assert kinds == ["direct_message", "message_delivered", "message_read"]
+    delivered = UserEvent.objects.get(user=alice, frame__type="message_delivered").frame
+    assert delivered["ids"] == [str(message.id)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_between_the_same_users_do_not_deadlock(make_user):
+    """Two receivers catching up on messages from the same two senders at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import close_old_connections
+
+    senders = [make_user("s1"), make_user("s2")]
+    receivers = [make_user("r1"), make_user("r2")]
+    batches = {r.id: [] for r in receivers}
+    for _ in range(5):
+        for sender in senders:
+            for receiver in receivers:
+                batches[receiver.id].append(send(sender, receiver, "m").message.id)
+
+    def deliver(receiver):
+        try:
+            for n in range(0, len(batches[receiver.id]), 2):
+                services.messages_delivered(receiver, batches[receiver.id][n : n + 2])
+                send(receiver, senders[n % 2], "reply")  # and write to the senders' logs meanwhile
+        finally:
+            close_old_connections()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(deliver, r) for r in receivers]:
+            future.result()
+    assert all(selectors.messages_undelivered(r) == [] for r in receivers)
