@@ -96,6 +96,18 @@ def token_for() -> Callable:
 
 
 @pytest.fixture
+def client_for(token_for) -> Callable:
+    """``client_for(user)``: an API client authenticated as that user."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
 def auth_client(user, token_for) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")

@@ -16,7 +16,7 @@ class EditedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyMixin:
     """Browse and search only: messages change through messaging.services, which
     enforce the rules and tell every device; a raw admin edit would do neither."""
 
@@ -31,7 +31,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "sender", "conversation", "short_content", "created_at", "edited_at", "is_deleted")
     list_filter = ("is_deleted", EditedFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("content", "sender__username", "sender__email", "=id")
@@ -46,23 +46,14 @@ class MessageAdmin(ReadOnlyAdmin):
         return message.content if len(message.content) <= 80 else message.content[:79] + "…"
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyMixin, admin.TabularInline):
     model = Membership
     raw_id_fields = ("user",)
     extra = 0
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
+class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "title", "user_a", "user_b", "last_message_at", "last_seq")
     list_filter = ("kind",)
     search_fields = ("=id", "title", "user_a__username", "user_b__username")

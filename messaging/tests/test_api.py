@@ -3,7 +3,6 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from rest_framework.test import APIClient
 
 from messaging import services
 from messaging.models import Message
@@ -14,16 +13,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def alice(user):
     return user  # auth_client is logged in as this user
-
-
-@pytest.fixture
-def client_for(token_for):
-    def make(user) -> APIClient:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
-        return client
-
-    return make
 
 
 def send(sender, to, content="hi"):

@@ -3,22 +3,11 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from messaging import services
 from messaging.models import UserEvent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client_for(token_for):
-    def make(user) -> APIClient:
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
-        return client
-
-    return make
 
 
 def send(sender, to, content="hi"):
