@@ -1,0 +1,42 @@
+"""The only writers of messaging data: every rule about messages lives here.
+
+REST views and the WebSocket consumer both call these functions; events are
+sent through ``messaging.events`` after the transaction commits.
+"""
+
+from messaging.services.messages import (
+    SendResult,
+    conversation_direct_get_or_create,
+    conversation_open,
+    message_delete,
+    message_edit,
+    message_send,
+)
+from messaging.services.realtime import (
+    events_prune,
+    presence_connected,
+    presence_disconnected,
+    presence_refresh,
+    presence_settle,
+    presence_sweep,
+    typing_notify,
+)
+from messaging.services.receipts import conversation_mark_read, messages_delivered
+
+__all__ = [
+    "SendResult",
+    "conversation_direct_get_or_create",
+    "conversation_mark_read",
+    "conversation_open",
+    "events_prune",
+    "message_delete",
+    "message_edit",
+    "message_send",
+    "messages_delivered",
+    "presence_connected",
+    "presence_disconnected",
+    "presence_refresh",
+    "presence_settle",
+    "presence_sweep",
+    "typing_notify",
+]

@@ -1,0 +1,224 @@
+"""Sending, editing and deleting messages; opening direct conversations."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import user_get_active
+from chatserver.errors import InvalidInput
+from messaging import events, selectors
+from messaging.exceptions import (
+    CannotMessageSelf,
+    ClientIdConflict,
+    ContentTooLong,
+    EmptyContent,
+    InvalidClientId,
+    InvalidContent,
+    InvalidRecipient,
+    MessageNotFound,
+    NotSender,
+    RecipientNotFound,
+)
+from messaging.models import (
+    CLIENT_ID_MAX_LENGTH,
+    MESSAGE_MAX_LENGTH,
+    Conversation,
+    Membership,
+    Message,
+    MessageEdit,
+)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool  # False when a retried client_id returned the stored message
+
+
+def _is_storable_text(value: str) -> bool:
+    """False for NUL (PostgreSQL refuses it) and lone surrogates (not encodable)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clean_content(content: Any) -> str:
+    if not isinstance(content, str) or not _is_storable_text(content):
+        raise InvalidContent(field="content")
+    if not content.strip():
+        raise EmptyContent(field="content")
+    if len(content) > MESSAGE_MAX_LENGTH:
+        raise ContentTooLong(f"Message content is limited to {MESSAGE_MAX_LENGTH} characters.", field="content")
+    return content
+
+
+def _clean_client_id(client_id: Any) -> str | None:
+    if client_id is None:
+        return None
+    if (
+        not isinstance(client_id, str)
+        or not 1 <= len(client_id) <= CLIENT_ID_MAX_LENGTH
+        or not _is_storable_text(client_id)
+    ):
+        raise InvalidClientId(f"client_id must be a string of 1-{CLIENT_ID_MAX_LENGTH} characters.", field="client_id")
+    return client_id
+
+
+def _recipient(sender: User, to: Any) -> User:
+    try:
+        recipient_id = uuid.UUID(to) if isinstance(to, str) else None
+    except ValueError:
+        recipient_id = None
+    if recipient_id is None:
+        raise InvalidRecipient(field="to")
+    if recipient_id == sender.id:
+        raise CannotMessageSelf(field="to")
+    recipient = user_get_active(recipient_id)
+    if recipient is None:
+        raise RecipientNotFound(field="to")
+    return recipient
+
+
+def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
+    """The one direct conversation of a pair, created with both memberships on first use."""
+    user_a, user_b = sorted((user.id, other.id), key=lambda pk: pk.hex)
+    existing = selectors.direct_conversation_between(user_a, user_b)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b
+            )
+            Membership.objects.bulk_create(
+                [
+                    Membership(conversation=conversation, user_id=user_a),
+                    Membership(conversation=conversation, user_id=user_b),
+                ]
+            )
+            return conversation
+    except IntegrityError:
+        # Created concurrently by the other user's first message.
+        return Conversation.objects.get(kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b)
+
+
+def _append(conversation: Conversation, sender: User, content: str, client_id: str | None) -> Message:
+    """Store a message with the conversation's next seq; the UPDATE holds the
+    conversation's row lock until commit, so seq order is commit order, and the
+    timestamp, read under the lock, follows the same order."""
+    seq = Conversation.objects.select_for_update().values_list("last_seq", flat=True).get(pk=conversation.pk) + 1
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(last_seq=seq, last_message_at=now)
+    message = Message.objects.create(
+        conversation=conversation, sender=sender, seq=seq, content=content, client_id=client_id, created_at=now
+    )
+    message.conversation = conversation
+    return message
+
+
+def _stored_by_client_id(sender: User, client_id: str | None, recipient: User, content: str) -> Message | None:
+    """The message a retried send already stored; a different send reusing the id is refused."""
+    if client_id is None:
+        return None
+    stored = Message.objects.select_related("conversation").filter(sender=sender, client_id=client_id).first()
+    if stored is not None and (
+        stored.conversation.other_user_id(sender.id) != recipient.id or stored.content != content
+    ):
+        raise ClientIdConflict()
+    return stored
+
+
+def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) -> SendResult:
+    """Store a direct message and tell both users' devices once it is committed.
+
+    A ``client_id`` the sender has used before returns the stored message
+    instead of a second copy, so clients can retry a send safely.
+    """
+    content = _clean_content(content)
+    client_id = _clean_client_id(client_id)
+    recipient = _recipient(sender, to)
+    if stored := _stored_by_client_id(sender, client_id, recipient, content):
+        return SendResult(stored, created=False)
+    try:
+        with transaction.atomic():
+            conversation = conversation_direct_get_or_create(sender, recipient)
+            message = _append(conversation, sender, content, client_id)
+            events.message_created(message)
+    except IntegrityError:
+        # A concurrent retry with the same client_id won the race.
+        if stored := _stored_by_client_id(sender, client_id, recipient, content):
+            return SendResult(stored, created=False)
+        raise
+    return SendResult(message, created=True)
+
+
+def _own_message(user: User, message_id: uuid.UUID) -> Message:
+    message = selectors.message_for_member(user, message_id)
+    if message is None or message.is_deleted:
+        raise MessageNotFound()
+    if message.sender_id != user.id:
+        raise NotSender()
+    return message
+
+
+def _change_own_message(
+    user: User, message_id: uuid.UUID, changes: dict[str, Any], announce, *, message: Message | None = None
+) -> Message:
+    message = message or _own_message(user, message_id)
+    with transaction.atomic():
+        # The is_deleted guard makes a concurrent delete win over an edit.
+        if not Message.objects.filter(pk=message.pk, is_deleted=False).update(**changes):
+            raise MessageNotFound()
+        for field, value in changes.items():
+            setattr(message, field, value)
+        announce(message)
+    return message
+
+
+def message_edit(*, user: User, message_id: uuid.UUID, content: Any) -> Message:
+    """Change the content; the previous content is kept in the edit history."""
+    content = _clean_content(content)
+    previous: dict[str, str] = {}
+
+    def record_and_announce(message: Message) -> None:
+        MessageEdit.objects.create(
+            message=message, editor=user, edited_at=message.edited_at, previous_content=previous["content"]
+        )
+        events.message_edited(message)
+
+    message = _own_message(user, message_id)
+    previous["content"] = message.content
+    return _change_own_message(
+        user, message_id, {"content": content, "edited_at": timezone.now()}, record_and_announce, message=message
+    )
+
+
+def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
+    """Delete for everyone: the row stays (soft delete) but is never shown again."""
+    return _change_own_message(
+        user, message_id, {"is_deleted": True, "deleted_at": timezone.now()}, events.message_deleted
+    )
+
+
+def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
+    """The direct conversation with ``other_id``, created if new: (conversation, created)."""
+    other = _recipient(user, other_id if isinstance(other_id, str) else str(other_id))
+    existing = selectors.direct_conversation_between(user.id, other.id)
+    if existing is not None:
+        return existing, False
+    return conversation_direct_get_or_create(user, other), True
+
+
+def _parse_uuid(value: Any, field: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"{field} must be a UUID.", field=field) from None

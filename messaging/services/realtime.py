@@ -1,0 +1,80 @@
+"""Presence, typing (ephemeral: no event log) and event-log housekeeping."""
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import User
+from messaging import events, selectors
+from messaging import presence as presence_registry
+from messaging.exceptions import (
+    RecipientNotFound,
+)
+from messaging.models import (
+    EventStream,
+    UserEvent,
+)
+from messaging.serializers import presence_frame, typing_frame
+from messaging.services.messages import _recipient
+
+
+def presence_connected(user: User, channel: str) -> None:
+    """A socket of ``user`` opened; contacts hear ``online`` if that is news."""
+    version = presence_registry.get_presence().connect(user.id, channel)
+    if version is not None:
+        events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, True, user.last_seen, version))
+
+
+def presence_refresh(user: User, channel: str) -> None:
+    presence_registry.get_presence().refresh(user.id, channel)
+
+
+def presence_disconnected(user: User, channel: str) -> None:
+    presence_registry.get_presence().disconnect(user.id, channel)
+
+
+def presence_settle(user_id: uuid.UUID) -> None:
+    """If no socket of the user is left on any process, record last_seen and tell
+    contacts ``offline`` (once: the registry makes the transition atomic)."""
+    version = presence_registry.get_presence().settle(user_id)
+    if version is None:
+        return
+    now = timezone.now()
+    User.objects.filter(pk=user_id).update(last_seen=now)
+    events.send_ephemeral(selectors.contacts_of(user_id), presence_frame(user_id, False, now, version))
+
+
+def presence_sweep() -> int:
+    """Settle users announced online whose sockets are gone without a settle,
+    e.g. because their process died; run periodically by every process."""
+    stale = presence_registry.get_presence().stale(settings.PRESENCE_GRACE_SECONDS)
+    for user_id in stale:
+        presence_settle(user_id)
+    return len(stale)
+
+
+def typing_notify(user: User, to: Any, typing: bool) -> uuid.UUID:
+    """Tell the other member of a direct conversation that ``user`` is (not) typing."""
+    recipient = _recipient(user, to)
+    if selectors.direct_conversation_between(user.id, recipient.id) is None:
+        raise RecipientNotFound("You have no conversation with this user yet.", field="to")
+    events.send_ephemeral([recipient.id], typing_frame(user.id, typing))
+    return recipient.id
+
+
+def events_prune(*, before) -> int:
+    """Delete events created before ``before``; each user's log remembers how far
+    it was pruned, so a resume from before that point gets ``resync_required``."""
+    deleted = 0
+    tops = UserEvent.objects.filter(created_at__lt=before).values("user_id").annotate(top=Max("seq"))
+    for row in tops:
+        with transaction.atomic():
+            deleted += UserEvent.objects.filter(user_id=row["user_id"], seq__lte=row["top"]).delete()[0]
+            EventStream.objects.filter(user_id=row["user_id"], pruned_through__lt=row["top"]).update(
+                pruned_through=row["top"]
+            )
+    return deleted

@@ -1,0 +1,127 @@
+"""Delivery and read state: cursors per member, receipts to the senders."""
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from accounts.models import User
+from messaging import events, selectors
+from messaging.exceptions import (
+    ConversationNotFound,
+    MessageNotFound,
+)
+from messaging.models import (
+    Membership,
+    Message,
+)
+from messaging.serializers import delivered_frame, read_frame, unread_frame
+from messaging.services.messages import _parse_uuid
+
+
+def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
+    """These messages were just sent to a device of ``user``: move the delivery
+    cursors of their conversations and tell the senders (``message_delivered``).
+
+    Safe to move to the highest one: a device receives its user's events in seq
+    order without gaps, so everything below it in the conversation was sent too.
+    """
+    if not message_ids:
+        return
+    tops = dict(
+        Message.objects.filter(id__in=message_ids)
+        .exclude(sender=user)
+        .values("conversation_id")
+        .annotate(top=Max("seq"))
+        .values_list("conversation_id", "top")
+    )
+    if not tops:
+        return
+    with transaction.atomic():
+        memberships = list(
+            Membership.objects.select_for_update()
+            .filter(user=user, conversation_id__in=tops)
+            .order_by("conversation_id")  # one lock order for every caller
+        )
+        behind = [(m, tops[m.conversation_id]) for m in memberships if m.delivered_seq < tops[m.conversation_id]]
+        if not behind:
+            return  # another device (or a read) got there first
+        entries = _delivery_frames(user, [(m.conversation_id, m.delivered_seq, top) for m, top in behind])
+        for membership, top in behind:
+            membership.delivered_seq = top
+        Membership.objects.bulk_update([m for m, _ in behind], ["delivered_seq"])
+        events.publish(entries)
+
+
+def _delivery_frames(user: User, ranges: list[tuple[uuid.UUID, int, int]]) -> list[events.Entry]:
+    """``message_delivered`` for each sender of the messages to ``user`` in the
+    given (conversation, after seq, up to seq) ranges: one query for all."""
+    within = Q()
+    for conversation_id, after, top in ranges:
+        within |= Q(conversation_id=conversation_id, seq__gt=after, seq__lte=top)
+    newly = (
+        Message.objects.filter(within, is_deleted=False)
+        .exclude(sender=user)
+        .order_by("conversation_id", "seq")
+        .values_list("conversation_id", "sender_id", "id")
+    )
+    grouped: dict[tuple[uuid.UUID, uuid.UUID], list[uuid.UUID]] = {}
+    for conversation_id, sender_id, message_id in newly:
+        grouped.setdefault((conversation_id, sender_id), []).append(message_id)
+    now = timezone.now()
+    return [
+        (sender_id, delivered_frame(conversation_id, user.id, ids, now))
+        for (conversation_id, sender_id), ids in grouped.items()
+    ]
+
+
+def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any = None) -> tuple[uuid.UUID, int]:
+    """Mark the conversation read (up to and including message ``up_to``, or all).
+    Returns (conversation id, unread count left).
+
+    When the read marker moves: messages not yet delivered count as delivered
+    (senders get ``message_delivered``), the senders get ``message_read``
+    (unless the reader turned read receipts off), and the reader's devices get
+    ``unread``.
+    """
+    target_id = _parse_uuid(conversation_or_user_id, "conversation")
+    up_to_id = _parse_uuid(up_to, "up_to") if up_to is not None else None
+    now = timezone.now()
+    with transaction.atomic():
+        membership = selectors.membership_of(user, target_id)
+        if membership is None:
+            raise ConversationNotFound()
+        membership = Membership.objects.select_for_update().select_related("conversation").get(pk=membership.pk)
+        conversation = membership.conversation
+        if up_to_id is None:
+            target_seq = conversation.last_seq
+        else:
+            target_seq = (
+                Message.objects.filter(pk=up_to_id, conversation=conversation).values_list("seq", flat=True).first()
+            )
+            if target_seq is None:
+                raise MessageNotFound(field="up_to")
+        if target_seq > membership.read_seq:
+            entries: list[events.Entry] = []
+            if target_seq > membership.delivered_seq:
+                entries += _delivery_frames(user, [(conversation.id, membership.delivered_seq, target_seq)])
+            last_read = (
+                Message.objects.filter(conversation=conversation, seq__lte=target_seq, seq__gt=membership.read_seq)
+                .exclude(sender=user)
+                .order_by("-seq")
+                .values_list("id", "sender_id")
+                .first()
+            )
+            membership.read_seq = target_seq
+            membership.delivered_seq = max(membership.delivered_seq, target_seq)
+            membership.save(update_fields=["read_seq", "delivered_seq"])
+            if last_read is not None and user.read_receipts:
+                message_id, sender_id = last_read
+                entries.append((sender_id, read_frame(conversation.id, user.id, message_id, now)))
+            count = selectors.unread_count(membership)
+            entries.append((user.id, unread_frame(conversation.id, conversation.other_user_id(user.id), count)))
+            events.publish(entries)
+            return conversation.id, count
+        return conversation.id, selectors.unread_count(membership)
