@@ -37,6 +37,8 @@ CLOSE_SERVER_ERROR = 4500
 
 db = database_sync_to_async
 
+MESSAGE_FRAMES = ("direct_message", "group_message")
+
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     """One socket of one device.
@@ -186,8 +188,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
         await self.send_json(ack_frame(result.message, duplicate=not result.created))
         recipient = result.message.conversation.other_user_id(self.user.id)
-        if recipient in self.typing:
+        if recipient is not None and recipient in self.typing:
             await self._stop_typing(recipient)
+
+    async def _on_group_message(self, frame: dict[str, Any]) -> None:
+        result = await db(services.conversation_message_send)(
+            sender=self.user,
+            conversation=frame.get("conversation"),
+            content=frame.get("content"),
+            client_id=frame.get("client_id"),
+        )
+        await self.send_json(ack_frame(result.message, duplicate=not result.created))
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
@@ -231,6 +242,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     FRAME_HANDLERS = {
         "direct_message": _on_direct_message,
+        "group_message": _on_group_message,
         "ping": _on_ping,
         "sync": _on_sync,
         "read": _on_read,
@@ -262,7 +274,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             if seq > self.last_seq + 1:
                 await self._replay(after=self.last_seq, until=seq - 1)  # the channel layer lost some
             self.last_seq = seq
-        if frame["type"] == "direct_message" and frame["id"] in self.replayed:
+        if frame["type"] in MESSAGE_FRAMES and frame["id"] in self.replayed:
             return
         await self.send_json(frame)
         if "delivery" in event:
@@ -304,10 +316,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             delivered = []
             for frame in frames:
                 after = frame["seq"]
-                if frame["type"] == "direct_message" and frame["id"] in self.replayed:
+                if frame["type"] in MESSAGE_FRAMES and frame["id"] in self.replayed:
                     continue  # already sent by offline delivery
                 await self.send_json(frame)
-                if frame["type"] == "direct_message" and frame["from"] != str(self.user.id):
+                if frame["type"] in MESSAGE_FRAMES and frame["from"] != str(self.user.id):
                     delivered.append(uuid.UUID(frame["id"]))
             self.last_seq = max(self.last_seq, after)
             await db(services.messages_delivered)(self.user, delivered)

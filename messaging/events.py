@@ -19,7 +19,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from messaging.models import EventStream, Message, UserEvent
+from messaging import selectors
+from messaging.models import Conversation, EventStream, Message, UserEvent
 from messaging.serializers import deleted_frame, edited_frame, message_frame
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,12 @@ def user_group(user_id: uuid.UUID | str) -> str:
 
 
 def participants(message: Message) -> list[uuid.UUID]:
+    """Who hears about a message: both users of a direct conversation, the
+    current members of a group (not those who left)."""
     conversation = message.conversation
-    return [pk for pk in (conversation.user_a_id, conversation.user_b_id) if pk]
+    if conversation.kind == Conversation.Kind.DIRECT:
+        return [pk for pk in (conversation.user_a_id, conversation.user_b_id) if pk]
+    return selectors.active_member_ids(conversation.id)
 
 
 def _send_after_commit(messages: list[tuple[uuid.UUID, dict[str, Any]]]) -> None:
@@ -110,6 +115,11 @@ def message_deleted(message: Message) -> None:
         event.frame = {**event.frame, "content": ""}
         event.save(update_fields=["frame"])
     publish([(pk, deleted_frame(message)) for pk in users])
+
+
+def conversation_event(user_ids: Iterable[uuid.UUID], frame: dict[str, Any]) -> None:
+    """A change to a conversation itself (created, renamed, members): logged for each user."""
+    publish([(pk, frame) for pk in dict.fromkeys(user_ids)])
 
 
 def user_tokens_revoked(user_id: uuid.UUID, token_version: int) -> None:

@@ -37,6 +37,19 @@ class ClientIdConflict(InvalidInput):
     default_detail = "This client_id was already used for a different message; use a new one for a new message."
 
 
+class InvalidTitle(InvalidInput):
+    code = "invalid_title"
+
+
+class GroupFull(InvalidInput):
+    code = "group_full"
+
+
+class NotAGroup(InvalidInput):
+    code = "not_a_group"
+    default_detail = "This is a direct conversation; members and titles belong to groups."
+
+
 class InvalidCursor(InvalidInput):
     code = "invalid_cursor"
 
@@ -85,6 +98,11 @@ class MessageNotFound(NotFound):
     default_detail = "No such message."
 
 
+class NotAdmin(PermissionDenied):
+    code = "not_admin"
+    default_detail = "Only the group's admins can do this."
+
+
 class NotSender(PermissionDenied):
     code = "not_sender"
     default_detail = "Only the sender can change this message."
@@ -98,13 +116,17 @@ __all__ = [
     "DomainError",
     "EmptyContent",
     "FrameTooLarge",
+    "GroupFull",
     "InvalidClientId",
     "InvalidContent",
     "InvalidCursor",
     "InvalidFrame",
     "InvalidJson",
     "InvalidRecipient",
+    "InvalidTitle",
     "MessageNotFound",
+    "NotAGroup",
+    "NotAdmin",
     "NotSender",
     "RateLimited",
     "RecipientNotFound",

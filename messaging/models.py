@@ -7,6 +7,8 @@ from django.utils import timezone
 
 MESSAGE_MAX_LENGTH = 4096  # characters
 CLIENT_ID_MAX_LENGTH = 64
+GROUP_TITLE_MAX_LENGTH = 120  # characters
+GROUP_MAX_MEMBERS = 256
 
 
 class Conversation(models.Model):
@@ -27,7 +29,10 @@ class Conversation(models.Model):
     user_b = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    title = models.CharField(max_length=120, blank=True)
+    title = models.CharField(max_length=GROUP_TITLE_MAX_LENGTH, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Per-conversation message counter, taken under a row lock: seq order is commit order.
     last_seq = models.PositiveBigIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
@@ -52,7 +57,16 @@ class Conversation(models.Model):
 
 
 class Membership(models.Model):
-    """A user's place in a conversation, with their per-conversation state."""
+    """A user's place in a conversation, with their per-conversation state.
+
+    A member who leaves or is removed keeps the row, with ``left_seq`` set to the
+    conversation's last message at that moment: they keep the history up to it
+    and get nothing after it.
+    """
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
 
     # Both covered by the composite indexes below; no single-column ones needed.
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="memberships", db_index=False)
@@ -60,6 +74,9 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", db_index=False
     )
     joined_at = models.DateTimeField(default=timezone.now)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    left_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
     # Highest message seq pushed to any device of this user (offline delivery cursor).
     delivered_seq = models.PositiveBigIntegerField(default=0)
     # Highest message seq the user has read.

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import User
@@ -66,8 +66,34 @@ def message_history(
     conversation = direct_conversation_between(user.id, other.id)
     if conversation is None:
         return HistoryPage([], None)
+    return _history_page(conversation, None, limit=limit, before=before, after=after)
+
+
+def conversation_history(
+    *,
+    membership: Membership,
+    limit: int = HISTORY_PAGE_DEFAULT,
+    before: datetime | None = None,
+    cursor: str | None = None,
+) -> HistoryPage:
+    """Newest-first page of any conversation of the member; a member who left
+    sees it up to their leaving."""
+    after = cursor_decode(cursor) if cursor is not None else None
+    return _history_page(membership.conversation, membership.left_seq, limit=limit, before=before, after=after)
+
+
+def _history_page(
+    conversation: Conversation,
+    up_to_seq: int | None,
+    *,
+    limit: int,
+    before: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> HistoryPage:
     # Through the related manager, each message's .conversation is this instance: no extra query.
     messages = conversation.messages.filter(is_deleted=False)
+    if up_to_seq is not None:
+        messages = messages.filter(seq__lte=up_to_seq)
     if after is not None:
         created_at, message_id = after
         messages = messages.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=message_id))
@@ -80,20 +106,25 @@ def message_history(
     return HistoryPage(page, cursor_encode(page[-1]) if has_more else None)
 
 
-def message_for_member(user: User, message_id: uuid.UUID) -> Message | None:
-    """A message in one of ``user``'s conversations (deleted ones included), or None."""
-    return (
-        Message.objects.select_related("conversation")
-        .filter(pk=message_id, conversation__memberships__user=user)
-        .first()
+def visible_to(user: User) -> Q:
+    """Messages ``user`` may see: in a conversation of theirs, and only up to the
+    moment they left it if they did. Use inside one ``filter()`` call, so every
+    condition applies to the same membership row."""
+    return Q(conversation__memberships__user=user) & (
+        Q(conversation__memberships__left_seq__isnull=True) | Q(seq__lte=F("conversation__memberships__left_seq"))
     )
+
+
+def message_for_member(user: User, message_id: uuid.UUID) -> Message | None:
+    """A message ``user`` may see (deleted ones included), or None."""
+    return Message.objects.select_related("conversation").filter(visible_to(user), pk=message_id).first()
 
 
 def messages_undelivered(user: User, limit: int = OFFLINE_BATCH_SIZE) -> list[Message]:
     """Messages to ``user`` that no device of theirs has been sent yet, oldest first."""
     return list(
         Message.objects.filter(
-            conversation__memberships__user=user,
+            visible_to(user),
             seq__gt=F("conversation__memberships__delivered_seq"),
             is_deleted=False,
         )
@@ -134,13 +165,12 @@ class ConversationPage:
 
 
 def unread_count(membership: Membership) -> int:
-    return (
-        Message.objects.filter(
-            conversation_id=membership.conversation_id, seq__gt=membership.read_seq, is_deleted=False
-        )
-        .exclude(sender_id=membership.user_id)
-        .count()
+    messages = Message.objects.filter(
+        conversation_id=membership.conversation_id, seq__gt=membership.read_seq, is_deleted=False
     )
+    if membership.left_seq is not None:
+        messages = messages.filter(seq__lte=membership.left_seq)
+    return messages.exclude(sender_id=membership.user_id).count()
 
 
 def _activity_cursor_encode(membership: Membership) -> str:
@@ -153,9 +183,13 @@ def conversation_list(
 ) -> ConversationPage:
     """My conversations, most recent activity first, with unread counts and last
     messages: two queries whatever the page size."""
+    visible_until = Coalesce(OuterRef("left_seq"), Value(2**62))
     unread = (
         Message.objects.filter(
-            conversation_id=OuterRef("conversation_id"), seq__gt=OuterRef("read_seq"), is_deleted=False
+            conversation_id=OuterRef("conversation_id"),
+            seq__gt=OuterRef("read_seq"),
+            seq__lte=visible_until,
+            is_deleted=False,
         )
         .exclude(sender_id=user.id)
         .order_by()
@@ -164,7 +198,7 @@ def conversation_list(
         .values("n")
     )
     last_message = (
-        Message.objects.filter(conversation_id=OuterRef("conversation_id"), is_deleted=False)
+        Message.objects.filter(conversation_id=OuterRef("conversation_id"), seq__lte=visible_until, is_deleted=False)
         .order_by("-seq")
         .values("id")[:1]
     )
@@ -213,9 +247,9 @@ def membership_of(user: User, conversation_or_user_id: uuid.UUID) -> Membership 
 
 def contacts_of(user_id: uuid.UUID) -> list[uuid.UUID]:
     """Everyone who shares a conversation with the user (who sees their presence)."""
-    mine = Membership.objects.filter(user_id=user_id).values("conversation_id")
+    mine = Membership.objects.filter(user_id=user_id, left_seq__isnull=True).values("conversation_id")
     return list(
-        Membership.objects.filter(conversation_id__in=mine)
+        Membership.objects.filter(conversation_id__in=mine, left_seq__isnull=True)
         .exclude(user_id=user_id)
         .values_list("user_id", flat=True)
         .distinct()
@@ -245,3 +279,20 @@ def message_edits(user: User, message_id: uuid.UUID) -> list[MessageEdit] | None
     if message is None or message.is_deleted:
         return None
     return list(MessageEdit.objects.filter(message=message).order_by("-edited_at", "-id"))
+
+
+def group_members(conversation: Conversation) -> list[Membership]:
+    """Current members of a conversation with their users, admins first."""
+    return list(
+        Membership.objects.filter(conversation=conversation, left_seq__isnull=True)
+        .select_related("user")
+        .order_by("role", "joined_at", "user_id")  # "admin" sorts before "member"
+    )
+
+
+def active_member_ids(conversation_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        Membership.objects.filter(conversation_id=conversation_id, left_seq__isnull=True).values_list(
+            "user_id", flat=True
+        )
+    )

@@ -12,7 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from messaging.models import Message
+from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Message
 from messaging.selectors import HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX
 
 
@@ -26,13 +26,15 @@ def _receiver_id(message: Message) -> str | None:
 
 
 def message_frame(message: Message) -> dict[str, Any]:
-    """The ``direct_message`` WebSocket frame (seed fields plus id, to, created_at)."""
+    """The ``direct_message`` WebSocket frame (seed fields plus id, to, created_at),
+    or ``group_message`` (no ``to``) for a group."""
+    group = message.conversation.kind == message.conversation.Kind.GROUP
     frame = {
-        "type": "direct_message",
+        "type": "group_message" if group else "direct_message",
         "id": str(message.id),
         "conversation": str(message.conversation_id),
         "from": str(message.sender_id),
-        "to": _receiver_id(message),
+        **({} if group else {"to": _receiver_id(message)}),
         "content": message.content,
         "timestamp": int(message.created_at.timestamp()),
         "created_at": _iso(message.created_at),
@@ -49,6 +51,7 @@ def ack_frame(message: Message, *, duplicate: bool) -> dict[str, Any]:
     return {
         "type": "ack",
         "id": str(message.id),
+        "conversation": str(message.conversation_id),
         "client_id": message.client_id,
         "to": _receiver_id(message),
         "timestamp": int(message.created_at.timestamp()),
@@ -222,6 +225,9 @@ class LastMessageSerializer(HistoryMessageSerializer):
 class ConversationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.CharField()
+    title = serializers.CharField(allow_null=True, help_text="A group's title; null for a direct conversation.")
+    role = serializers.CharField(help_text="Mine: admin or member.")
+    active = serializers.BooleanField(help_text="False once I left or was removed: I keep the history until then.")
     with_ = ConversationPeerSerializer(
         source="with_", allow_null=True, help_text="The other member of a direct conversation."
     )
@@ -247,6 +253,9 @@ def conversation_item(membership, last_message, online: set, user_id) -> dict:
     return {
         "id": conversation.id,
         "kind": conversation.kind,
+        "title": conversation.title if conversation.kind == conversation.Kind.GROUP else None,
+        "role": membership.role,
+        "active": membership.left_seq is None,
         "with_": peer,
         "last_message": last_message,
         "unread_count": membership.unread,
@@ -288,3 +297,33 @@ class MessageEditSerializer(serializers.Serializer):
     editor = serializers.UUIDField(source="editor_id")
     edited_at = serializers.DateTimeField()
     previous_content = serializers.CharField()
+
+
+def member_frame(user) -> dict[str, Any]:
+    return {"id": str(user.id), "username": user.username}
+
+
+def group_frame(kind: str, conversation, by: uuid.UUID, **fields: Any) -> dict[str, Any]:
+    """``conversation_created`` / ``conversation_renamed`` / ``member_joined`` /
+    ``member_left``: changes to a group, to its members' devices."""
+    return {"type": kind, "conversation": str(conversation.id), "title": conversation.title, "by": str(by), **fields}
+
+
+class MemberSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="user_id")
+    username = serializers.CharField(source="user.username")
+    role = serializers.CharField()
+    joined_at = serializers.DateTimeField()
+
+
+class GroupCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=GROUP_TITLE_MAX_LENGTH)
+    members = serializers.ListField(child=serializers.UUIDField(), max_length=GROUP_MAX_MEMBERS - 1)
+
+
+class GroupRenameSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=GROUP_TITLE_MAX_LENGTH)
+
+
+class MembersAddSerializer(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=GROUP_MAX_MEMBERS)

@@ -1,7 +1,7 @@
 import uuid
 from urllib.parse import urlencode
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,12 +10,17 @@ from accounts.selectors import user_get_active
 from chatserver.errors import InvalidInput
 from chatserver.openapi import error_responses
 from messaging import presence, selectors, services
-from messaging.exceptions import MessageNotFound, UserNotFound
+from messaging.exceptions import ConversationNotFound, MessageNotFound, UserNotFound
+from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH
 from messaging.serializers import (
     ConversationOpenSerializer,
     ConversationSerializer,
+    GroupCreateSerializer,
+    GroupRenameSerializer,
     HistoryMessageSerializer,
     HistoryQuerySerializer,
+    MembersAddSerializer,
+    MemberSerializer,
     MessageContentSerializer,
     MessageEditSerializer,
     MessageSerializer,
@@ -121,6 +126,7 @@ class ConversationListView(APIView):
             **error_responses(400, 401),
         },
         tags=["conversations"],
+        operation_id="conversations_list",
         summary="My conversations, most recent activity first",
     )
     def get(self, request: Request) -> Response:
@@ -131,17 +137,124 @@ class ConversationListView(APIView):
         return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
 
     @extend_schema(
-        request=ConversationOpenSerializer,
+        request=PolymorphicProxySerializer(
+            "ConversationCreate",
+            serializers=[ConversationOpenSerializer, GroupCreateSerializer],
+            resource_type_field_name=None,
+        ),
         responses={200: ConversationSerializer, 201: ConversationSerializer, **error_responses(400, 401, 404)},
         tags=["conversations"],
-        summary="Open (or get) my direct conversation with a user",
+        summary="Open my direct conversation with a user, or create a group",
+        description='`{"user_id": ...}` opens (or returns, 200) the direct conversation with that user. '
+        f'`{{"title": ..., "members": [...]}}` creates a group (you are its admin; at most {GROUP_MAX_MEMBERS} '
+        f"members, titles up to {GROUP_TITLE_MAX_LENGTH} characters).",
     )
     def post(self, request: Request) -> Response:
-        body = ConversationOpenSerializer(data=request.data)
+        if isinstance(request.data, dict) and ("members" in request.data or "title" in request.data):
+            body = GroupCreateSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            conversation = services.group_create(creator=request.user, **body.validated_data)
+            created = True
+        else:
+            body = ConversationOpenSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            conversation, created = services.conversation_open(request.user, body.validated_data["user_id"])
+        return Response(_conversation_item(request, conversation.id), status=201 if created else 200)
+
+
+def _conversation_item(request: Request, conversation_id: uuid.UUID) -> dict:
+    page = selectors.conversation_list(user=request.user, limit=1, only=conversation_id)
+    if not page.memberships:
+        raise ConversationNotFound()
+    return _render_conversations(request, page)[0]
+
+
+class ConversationDetailView(APIView):
+    @extend_schema(
+        responses={200: ConversationSerializer, **error_responses(401, 404)},
+        tags=["conversations"],
+        summary="One of my conversations",
+    )
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        return Response(_conversation_item(request, conversation_id))
+
+    @extend_schema(
+        request=GroupRenameSerializer,
+        responses={200: ConversationSerializer, **error_responses(400, 401, 403, 404)},
+        tags=["groups"],
+        summary="Rename a group (admins)",
+    )
+    def patch(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        body = GroupRenameSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        conversation, created = services.conversation_open(request.user, body.validated_data["user_id"])
-        page = selectors.conversation_list(user=request.user, limit=1, only=conversation.id)
-        return Response(_render_conversations(request, page)[0], status=201 if created else 200)
+        services.group_rename(user=request.user, conversation_id=conversation_id, **body.validated_data)
+        return Response(_conversation_item(request, conversation_id))
+
+
+class ConversationMembersView(APIView):
+    @extend_schema(
+        responses={200: MemberSerializer(many=True), **error_responses(401, 404)},
+        tags=["groups"],
+        summary="Current members, admins first",
+    )
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        membership = selectors.membership_of(request.user, conversation_id)
+        if membership is None or membership.conversation_id != conversation_id:
+            raise ConversationNotFound()
+        return Response(MemberSerializer(selectors.group_members(membership.conversation), many=True).data)
+
+    @extend_schema(
+        request=MembersAddSerializer,
+        responses={200: MemberSerializer(many=True), **error_responses(400, 401, 403, 404)},
+        tags=["groups"],
+        summary="Add members (admins)",
+    )
+    def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        body = MembersAddSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.group_add_members(user=request.user, conversation_id=conversation_id, **body.validated_data)
+        return self.get(request, conversation_id)
+
+
+class ConversationMemberView(APIView):
+    @extend_schema(
+        responses={204: None, **error_responses(401, 403, 404)},
+        tags=["groups"],
+        summary="Remove a member (admins), or yourself (leave)",
+    )
+    def delete(self, request: Request, conversation_id: uuid.UUID, user_id: uuid.UUID) -> Response:
+        services.group_remove_member(user=request.user, conversation_id=conversation_id, member_id=user_id)
+        return Response(status=204)
+
+
+class ConversationLeaveView(APIView):
+    @extend_schema(
+        request=None, responses={204: None, **error_responses(401, 404)}, tags=["groups"], summary="Leave a group"
+    )
+    def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        services.group_leave(user=request.user, conversation_id=conversation_id)
+        return Response(status=204)
+
+
+class ConversationMessagesView(APIView):
+    @extend_schema(
+        parameters=[HistoryQuerySerializer],
+        responses={
+            200: OpenApiResponse(HistoryMessageSerializer(many=True), description=PAGED),
+            **error_responses(400, 401, 404),
+        },
+        tags=["conversations"],
+        summary="History of one of my conversations (groups too), newest first",
+    )
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        membership = selectors.membership_of(request.user, conversation_id)
+        if membership is None or membership.conversation_id != conversation_id:
+            raise ConversationNotFound()
+        query = HistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = selectors.conversation_history(membership=membership, **query.validated_data)
+        response = Response(HistoryMessageSerializer(page.messages, many=True).data)
+        return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
 
 
 def _render_conversations(request: Request, page: selectors.ConversationPage) -> list[dict]:

@@ -4,9 +4,17 @@ REST views and the WebSocket consumer both call these functions; events are
 sent through ``messaging.events`` after the transaction commits.
 """
 
+from messaging.services.groups import (
+    group_add_members,
+    group_create,
+    group_leave,
+    group_remove_member,
+    group_rename,
+)
 from messaging.services.messages import (
     SendResult,
     conversation_direct_get_or_create,
+    conversation_message_send,
     conversation_open,
     message_delete,
     message_edit,
@@ -27,8 +35,14 @@ __all__ = [
     "SendResult",
     "conversation_direct_get_or_create",
     "conversation_mark_read",
+    "conversation_message_send",
     "conversation_open",
     "events_prune",
+    "group_add_members",
+    "group_create",
+    "group_leave",
+    "group_remove_member",
+    "group_rename",
     "message_delete",
     "message_edit",
     "message_send",

@@ -15,6 +15,7 @@ from messaging.exceptions import (
     CannotMessageSelf,
     ClientIdConflict,
     ContentTooLong,
+    ConversationNotFound,
     EmptyContent,
     InvalidClientId,
     InvalidContent,
@@ -124,40 +125,70 @@ def _append(conversation: Conversation, sender: User, content: str, client_id: s
     return message
 
 
-def _stored_by_client_id(sender: User, client_id: str | None, recipient: User, content: str) -> Message | None:
+def _stored_by_client_id(sender: User, client_id: str | None, same_target, content: str) -> Message | None:
     """The message a retried send already stored; a different send reusing the id is refused."""
     if client_id is None:
         return None
     stored = Message.objects.select_related("conversation").filter(sender=sender, client_id=client_id).first()
-    if stored is not None and (
-        stored.conversation.other_user_id(sender.id) != recipient.id or stored.content != content
-    ):
+    if stored is not None and (not same_target(stored) or stored.content != content):
         raise ClientIdConflict()
     return stored
 
 
-def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) -> SendResult:
-    """Store a direct message and tell both users' devices once it is committed.
+def _send(sender: User, content: str, client_id: str | None, conversation_for, same_target) -> SendResult:
+    """Store a message and tell the participants' devices once it is committed.
 
     A ``client_id`` the sender has used before returns the stored message
     instead of a second copy, so clients can retry a send safely.
     """
-    content = _clean_content(content)
-    client_id = _clean_client_id(client_id)
-    recipient = _recipient(sender, to)
-    if stored := _stored_by_client_id(sender, client_id, recipient, content):
+    if stored := _stored_by_client_id(sender, client_id, same_target, content):
         return SendResult(stored, created=False)
     try:
         with transaction.atomic():
-            conversation = conversation_direct_get_or_create(sender, recipient)
-            message = _append(conversation, sender, content, client_id)
+            message = _append(conversation_for(), sender, content, client_id)
             events.message_created(message)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race.
-        if stored := _stored_by_client_id(sender, client_id, recipient, content):
+        if stored := _stored_by_client_id(sender, client_id, same_target, content):
             return SendResult(stored, created=False)
         raise
     return SendResult(message, created=True)
+
+
+def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) -> SendResult:
+    """A direct message to user ``to`` (their conversation is created on first use)."""
+    content = _clean_content(content)
+    client_id = _clean_client_id(client_id)
+    recipient = _recipient(sender, to)
+    return _send(
+        sender,
+        content,
+        client_id,
+        conversation_for=lambda: conversation_direct_get_or_create(sender, recipient),
+        same_target=lambda stored: stored.conversation.other_user_id(sender.id) == recipient.id,
+    )
+
+
+def conversation_message_send(*, sender: User, conversation: Any, content: Any, client_id: Any = None) -> SendResult:
+    """A message to a conversation the sender is a current member of (a group,
+    or a direct conversation named by its id)."""
+    content = _clean_content(content)
+    client_id = _clean_client_id(client_id)
+    conversation_id = _parse_uuid(conversation, "conversation")
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(user=sender, conversation_id=conversation_id, left_seq__isnull=True)
+        .first()
+    )
+    if membership is None:
+        raise ConversationNotFound(field="conversation")
+    return _send(
+        sender,
+        content,
+        client_id,
+        conversation_for=lambda: membership.conversation,
+        same_target=lambda stored: stored.conversation_id == conversation_id,
+    )
 
 
 def _own_message(user: User, message_id: uuid.UUID) -> Message:

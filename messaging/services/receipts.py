@@ -77,6 +77,26 @@ def _delivery_frames(user: User, ranges: list[tuple[uuid.UUID, int, int]]) -> li
     ]
 
 
+def _read_frames(user: User, conversation, after: int, top: int, at) -> list[events.Entry]:
+    """``message_read`` to each sender whose messages in (after, top] were just
+    read, naming their last one: two queries however many senders (groups)."""
+    tops = (
+        Message.objects.filter(conversation=conversation, seq__gt=after, seq__lte=top)
+        .exclude(sender=user)
+        .values("sender_id")
+        .annotate(top=Max("seq"))
+        .values_list("sender_id", "top")
+    )
+    last_by_sender = dict(tops)
+    if not last_by_sender:
+        return []
+    wanted = Q()
+    for sender_id, seq in last_by_sender.items():
+        wanted |= Q(sender_id=sender_id, seq=seq)
+    rows = Message.objects.filter(wanted, conversation=conversation).values_list("sender_id", "id")
+    return [(sender_id, read_frame(conversation.id, user.id, message_id, at)) for sender_id, message_id in rows]
+
+
 def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any = None) -> tuple[uuid.UUID, int]:
     """Mark the conversation read (up to and including message ``up_to``, or all).
     Returns (conversation id, unread count left).
@@ -107,19 +127,11 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
             entries: list[events.Entry] = []
             if target_seq > membership.delivered_seq:
                 entries += _delivery_frames(user, [(conversation.id, membership.delivered_seq, target_seq)])
-            last_read = (
-                Message.objects.filter(conversation=conversation, seq__lte=target_seq, seq__gt=membership.read_seq)
-                .exclude(sender=user)
-                .order_by("-seq")
-                .values_list("id", "sender_id")
-                .first()
-            )
+            if user.read_receipts:
+                entries += _read_frames(user, conversation, membership.read_seq, target_seq, now)
             membership.read_seq = target_seq
             membership.delivered_seq = max(membership.delivered_seq, target_seq)
             membership.save(update_fields=["read_seq", "delivered_seq"])
-            if last_read is not None and user.read_receipts:
-                message_id, sender_id = last_read
-                entries.append((sender_id, read_frame(conversation.id, user.id, message_id, now)))
             count = selectors.unread_count(membership)
             entries.append((user.id, unread_frame(conversation.id, conversation.other_user_id(user.id), count)))
             events.publish(entries)

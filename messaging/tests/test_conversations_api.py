@@ -30,7 +30,23 @@ def test_conversations_most_recent_first_with_last_message_unread_and_presence(
     body = auth_client.get("/conversations").json()
     assert [c["with"]["username"] for c in body] == ["bob", "carol"]
     bob_item, carol_item = body
-    assert set(bob_item) == {"id", "kind", "with", "last_message", "unread_count", "last_activity_at"}
+    assert set(bob_item) == {
+        "id",
+        "kind",
+        "title",
+        "role",
+        "active",
+        "with",
+        "last_message",
+        "unread_count",
+        "last_activity_at",
+    }
+    assert (bob_item["kind"], bob_item["title"], bob_item["role"], bob_item["active"]) == (
+        "direct",
+        None,
+        "member",
+        True,
+    )
     assert bob_item["with"] == {"id": str(bob.id), "username": "bob", "presence": {"online": False, "last_seen": None}}
     assert bob_item["last_message"]["content"] == "from bob"
     assert bob_item["unread_count"] == 1

@@ -1,0 +1,157 @@
+"""Group conversations: create, rename, add and remove members, leave.
+
+Every change is announced to the group's current members (and to a removed
+member, so their devices drop the group) through the event log.
+"""
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from messaging import events, selectors
+from messaging.exceptions import (
+    ConversationNotFound,
+    GroupFull,
+    InvalidRecipient,
+    InvalidTitle,
+    NotAdmin,
+    NotAGroup,
+    RecipientNotFound,
+)
+from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Conversation, Membership
+from messaging.serializers import group_frame, member_frame
+from messaging.services.messages import _is_storable_text, _parse_uuid
+
+
+def _clean_title(title: Any) -> str:
+    if not isinstance(title, str) or not _is_storable_text(title) or not title.strip():
+        raise InvalidTitle("A group needs a title.", field="title")
+    title = title.strip()
+    if len(title) > GROUP_TITLE_MAX_LENGTH:
+        raise InvalidTitle(f"Titles are limited to {GROUP_TITLE_MAX_LENGTH} characters.", field="title")
+    return title
+
+
+def _users(user_ids: Any, *, exclude: uuid.UUID) -> list[User]:
+    """Active users for these ids, without duplicates or ``exclude``; every id must exist."""
+    if not isinstance(user_ids, list):
+        raise InvalidRecipient("Members must be a list of user ids.", field="members")
+    ids = list(dict.fromkeys(_parse_uuid(pk, "members") for pk in user_ids))
+    ids = [pk for pk in ids if pk != exclude]
+    users = list(User.objects.filter(pk__in=ids, is_active=True))
+    if len(users) != len(ids):
+        raise RecipientNotFound("Some of these users do not exist.", field="members")
+    return users
+
+
+def _locked_group(user: User, conversation_id: Any, *, admin: bool) -> tuple[Conversation, Membership]:
+    """The group and the caller's current membership, the group row locked until commit."""
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(user=user, conversation_id=_parse_uuid(conversation_id, "conversation"), left_seq__isnull=True)
+        .first()
+    )
+    if membership is None:
+        raise ConversationNotFound()
+    if membership.conversation.kind != Conversation.Kind.GROUP:
+        raise NotAGroup()
+    if admin and membership.role != Membership.Role.ADMIN:
+        raise NotAdmin()
+    conversation = Conversation.objects.select_for_update().get(pk=membership.conversation_id)
+    return conversation, membership
+
+
+def group_create(*, creator: User, title: Any, members: Any) -> Conversation:
+    """A group of the creator (its first admin) and ``members``."""
+    title = _clean_title(title)
+    users = _users(members, exclude=creator.id)
+    if len(users) + 1 > GROUP_MAX_MEMBERS:
+        raise GroupFull(f"Groups are limited to {GROUP_MAX_MEMBERS} members.", field="members")
+    with transaction.atomic():
+        conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=title, created_by=creator)
+        Membership.objects.bulk_create(
+            [Membership(conversation=conversation, user=creator, role=Membership.Role.ADMIN)]
+            + [Membership(conversation=conversation, user=u) for u in users]
+        )
+        everyone = [creator, *users]
+        frame = group_frame(
+            "conversation_created", conversation, creator.id, members=[member_frame(u) for u in everyone]
+        )
+        events.conversation_event([u.id for u in everyone], frame)
+    return conversation
+
+
+def group_rename(*, user: User, conversation_id: Any, title: Any) -> Conversation:
+    title = _clean_title(title)
+    with transaction.atomic():
+        conversation, _ = _locked_group(user, conversation_id, admin=True)
+        conversation.title = title
+        conversation.save(update_fields=["title"])
+        events.conversation_event(
+            selectors.active_member_ids(conversation.id), group_frame("conversation_renamed", conversation, user.id)
+        )
+    return conversation
+
+
+def group_add_members(*, user: User, conversation_id: Any, user_ids: Any) -> list[User]:
+    """Add users (a former member comes back); returns the ones newly added."""
+    with transaction.atomic():
+        conversation, _ = _locked_group(user, conversation_id, admin=True)
+        current = set(selectors.active_member_ids(conversation.id))
+        newcomers = [u for u in _users(user_ids, exclude=user.id) if u.id not in current]
+        if len(current) + len(newcomers) > GROUP_MAX_MEMBERS:
+            raise GroupFull(f"Groups are limited to {GROUP_MAX_MEMBERS} members.", field="user_ids")
+        returning = {
+            m.user_id: m
+            for m in Membership.objects.filter(conversation=conversation, user__in=newcomers, left_seq__isnull=False)
+        }
+        for membership in returning.values():
+            membership.left_seq, membership.left_at, membership.role = None, None, Membership.Role.MEMBER
+            membership.joined_at = timezone.now()
+        Membership.objects.bulk_update(list(returning.values()), ["left_seq", "left_at", "role", "joined_at"])
+        Membership.objects.bulk_create(
+            [Membership(conversation=conversation, user=u) for u in newcomers if u.id not in returning]
+        )
+        audience = current | {u.id for u in newcomers}
+        for newcomer in newcomers:
+            events.conversation_event(
+                audience, group_frame("member_joined", conversation, user.id, member=member_frame(newcomer))
+            )
+    return newcomers
+
+
+def group_remove_member(*, user: User, conversation_id: Any, member_id: Any) -> None:
+    """An admin removes a member, or a member removes themself (leaves). They keep
+    the history up to now and get nothing after. The last admin to go hands the
+    role to the longest-standing member."""
+    member_id = _parse_uuid(member_id, "user_id")
+    with transaction.atomic():
+        conversation, _ = _locked_group(user, conversation_id, admin=member_id != user.id)
+        target = Membership.objects.filter(conversation=conversation, user_id=member_id, left_seq__isnull=True).first()
+        if target is None:
+            raise RecipientNotFound("Not a member of this group.", field="user_id")
+        audience = selectors.active_member_ids(conversation.id)
+        target.left_seq, target.left_at = conversation.last_seq, timezone.now()
+        target.save(update_fields=["left_seq", "left_at"])
+        if target.role == Membership.Role.ADMIN:
+            _ensure_an_admin(conversation)
+        reason = "left" if member_id == user.id else "removed"
+        frame = group_frame("member_left", conversation, user.id, user_id=str(member_id), reason=reason)
+        events.conversation_event(audience, frame)
+
+
+def group_leave(*, user: User, conversation_id: Any) -> None:
+    group_remove_member(user=user, conversation_id=conversation_id, member_id=user.id)
+
+
+def _ensure_an_admin(conversation: Conversation) -> None:
+    members = Membership.objects.filter(conversation=conversation, left_seq__isnull=True)
+    if members.filter(role=Membership.Role.ADMIN).exists():
+        return
+    successor = members.order_by("joined_at", "user_id").first()
+    if successor is not None:
+        successor.role = Membership.Role.ADMIN
+        successor.save(update_fields=["role"])
