@@ -327,3 +327,18 @@ class GroupRenameSerializer(serializers.Serializer):
 
 class MembersAddSerializer(serializers.Serializer):
     user_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=GROUP_MAX_MEMBERS)
+
+
+class SearchQuerySerializer(PageQuerySerializer):
+    q = serializers.CharField(max_length=200, help_text="Words to find (PostgreSQL: websearch syntax).")
+    order = serializers.ChoiceField(
+        ["recent", "best"], default="recent", help_text="Newest first, or best match first."
+    )
+
+
+class SearchResultSerializer(HistoryMessageSerializer):
+    conversation = serializers.UUIDField(source="conversation_id")
+    highlights = serializers.SerializerMethodField(help_text="[start, end) character ranges of the matches in content.")
+
+    def get_highlights(self, message: Message) -> list[list[int]]:
+        return [list(span) for span in self.context["highlights"].get(str(message.id), [])]

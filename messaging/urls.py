@@ -4,6 +4,7 @@ from messaging import views
 
 urlpatterns = [
     path("chats/<str:user_id>", views.ChatHistoryView.as_view(), name="chat-history"),
+    path("messages/search", views.MessageSearchView.as_view(), name="message-search"),
     path("messages/<uuid:message_id>", views.MessageEditView.as_view(), name="message-edit"),
     path("messages/<uuid:message_id>/delete", views.MessageDeleteView.as_view(), name="message-delete"),
     path("messages/<uuid:message_id>/edits", views.MessageEditsView.as_view(), name="message-edits"),

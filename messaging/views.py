@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from accounts.selectors import user_get_active
 from chatserver.errors import InvalidInput
 from chatserver.openapi import error_responses
-from messaging import presence, selectors, services
+from messaging import presence, search, selectors, services
 from messaging.exceptions import ConversationNotFound, MessageNotFound, UserNotFound
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH
 from messaging.serializers import (
@@ -27,6 +27,8 @@ from messaging.serializers import (
     PageQuerySerializer,
     PeerSerializer,
     ReadSerializer,
+    SearchQuerySerializer,
+    SearchResultSerializer,
     UnreadSerializer,
     UserSearchQuerySerializer,
     conversation_item,
@@ -319,3 +321,32 @@ class MessageEditsView(APIView):
         if edits is None:
             raise MessageNotFound()
         return Response(MessageEditSerializer(edits, many=True).data)
+
+
+class MessageSearchView(APIView):
+    @extend_schema(
+        parameters=[SearchQuerySerializer],
+        responses={
+            200: OpenApiResponse(SearchResultSerializer(many=True), description=PAGED),
+            **error_responses(400, 401),
+        },
+        tags=["messages"],
+        summary="Search my conversations' messages",
+        description="Only conversations I am (or was, up to leaving) a member of; deleted messages never match. "
+        "PostgreSQL: full-text search, `order=best` ranks by relevance. SQLite: every word must occur, newest first.",
+    )
+    def get(self, request: Request) -> Response:
+        query = SearchQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        page = search.message_search(
+            user=request.user,
+            query=data["q"],
+            order=data["order"],
+            limit=data.get("limit", 20),
+            cursor=data.get("cursor"),
+        )
+        body = SearchResultSerializer(page.messages, many=True, context={"highlights": page.highlights}).data
+        return with_next_page(
+            request, Response(body), page.next_cursor, data.get("limit"), q=data["q"], order=data["order"]
+        )

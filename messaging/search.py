@@ -1,0 +1,99 @@
+"""Message search over the caller's own conversations (a selector: reads only).
+
+PostgreSQL: full-text search (``websearch_to_tsquery`` on the ``simple``
+configuration, so it works for any language without stemming) through a GIN
+index on the message text, ranked by ``ts_rank`` for ``order=best``. SQLite:
+a documented simpler match: every word of the query must occur in the message
+(case-insensitive substring), newest first. Matches come back as character
+ranges, never as markup, so a client can highlight them without rendering
+user text as HTML.
+"""
+
+import base64
+import re
+from dataclasses import dataclass
+
+from django.db import connection
+
+from accounts.models import User
+from messaging.exceptions import InvalidCursor
+from messaging.models import Message
+from messaging.selectors import visible_to
+
+SEARCH_CONFIG = "simple"
+SEARCH_QUERY_MAX_LENGTH = 200
+SEARCH_TERMS_MAX = 8
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    messages: list[Message]
+    highlights: dict[str, list[tuple[int, int]]]
+    next_cursor: str | None
+
+
+def search_terms(query: str) -> list[str]:
+    """The words a message must contain (websearch's ``-word`` exclusions and ``or`` left out)."""
+    words = []
+    for token in query.split():
+        if token.startswith("-") or token.lower() == "or":
+            continue
+        words += _WORD.findall(token)
+    return list(dict.fromkeys(w.lower() for w in words))[:SEARCH_TERMS_MAX]
+
+
+def highlight(content: str, terms: list[str]) -> list[tuple[int, int]]:
+    """[start, end) character ranges of the terms in ``content``, merged and sorted."""
+    spans = sorted(
+        (match.start(), match.end()) for term in terms for match in re.finditer(re.escape(term), content, re.IGNORECASE)
+    )
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        kind, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
+        offset = int(value)
+        if kind != "o" or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor("cursor is not a value this server returned.", field="cursor") from None
+
+
+def message_search(
+    *, user: User, query: str, order: str = "recent", limit: int = 20, cursor: str | None = None
+) -> SearchPage:
+    terms = search_terms(query)
+    offset = _offset(cursor)
+    messages = Message.objects.filter(visible_to(user), is_deleted=False).select_related("conversation")
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = SearchVector("content", config=SEARCH_CONFIG)
+        ts_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        messages = messages.annotate(document=vector).filter(document=ts_query)
+        if order == "best":
+            messages = messages.annotate(rank=SearchRank(vector, ts_query)).order_by("-rank", "-created_at", "-id")
+        else:
+            messages = messages.order_by("-created_at", "-id")
+    else:
+        if not terms:
+            return SearchPage([], {}, None)
+        for term in terms:
+            messages = messages.filter(content__icontains=term)
+        messages = messages.order_by("-created_at", "-id")
+    page = list(messages[offset : offset + limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    next_cursor = base64.urlsafe_b64encode(f"o:{offset + limit}".encode()).decode().rstrip("=") if has_more else None
+    return SearchPage(page, {str(m.id): highlight(m.content, terms) for m in page}, next_cursor)
