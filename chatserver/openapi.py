@@ -15,6 +15,8 @@ _DESCRIPTIONS = {
     401: "Missing, invalid or expired credentials.",
     403: "Not allowed.",
     404: "Not found.",
+    413: "Too large.",
+    415: "Unsupported file type.",
     429: "Rate limited.",
 }
 

@@ -184,7 +184,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _on_direct_message(self, frame: dict[str, Any]) -> None:
         result = await db(services.message_send)(
-            sender=self.user, to=frame.get("to"), content=frame.get("content"), client_id=frame.get("client_id")
+            sender=self.user,
+            to=frame.get("to"),
+            content=frame.get("content"),
+            client_id=frame.get("client_id"),
+            attachments=frame.get("attachments"),
         )
         await self.send_json(ack_frame(result.message, duplicate=not result.created))
         recipient = result.message.conversation.other_user_id(self.user.id)
@@ -197,6 +201,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation=frame.get("conversation"),
             content=frame.get("content"),
             client_id=frame.get("client_id"),
+            attachments=frame.get("attachments"),
         )
         await self.send_json(ack_frame(result.message, duplicate=not result.created))
 

@@ -112,7 +112,7 @@ def message_deleted(message: Message) -> None:
     for event in UserEvent.objects.filter(
         user_id__in=users, frame__id=str(message.id), frame__type__in=["direct_message", "message_edited"]
     ):
-        event.frame = {**event.frame, "content": ""}
+        event.frame = {**event.frame, "content": "", "attachments": []}
         event.save(update_fields=["frame"])
     publish([(pk, deleted_frame(message)) for pk in users])
 

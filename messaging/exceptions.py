@@ -93,6 +93,11 @@ class ConversationNotFound(NotFound):
     default_detail = "No such conversation."
 
 
+class AttachmentNotFound(NotFound):
+    code = "attachment_not_found"
+    default_detail = "No such attachment."
+
+
 class MessageNotFound(NotFound):
     code = "message_not_found"
     default_detail = "No such message."
@@ -109,6 +114,7 @@ class NotSender(PermissionDenied):
 
 
 __all__ = [
+    "AttachmentNotFound",
     "CannotMessageSelf",
     "ClientIdConflict",
     "ContentTooLong",

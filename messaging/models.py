@@ -9,6 +9,7 @@ MESSAGE_MAX_LENGTH = 4096  # characters
 CLIENT_ID_MAX_LENGTH = 64
 GROUP_TITLE_MAX_LENGTH = 120  # characters
 GROUP_MAX_MEMBERS = 256
+ATTACHMENTS_PER_MESSAGE_MAX = 10
 
 
 class Conversation(models.Model):
@@ -170,3 +171,26 @@ class MessageEdit(models.Model):
 
     def __str__(self) -> str:
         return f"edit of {self.message_id} at {self.edited_at:%Y-%m-%d %H:%M:%S}"
+
+
+def attachment_path(attachment: "Attachment", filename: str) -> str:
+    # Never the user's file name: a random, unguessable key per file.
+    return f"attachments/{attachment.created_at:%Y/%m}/{attachment.id.hex}"
+
+
+class Attachment(models.Model):
+    """An uploaded file; attached to at most one message when that is sent."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    uploader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_type}, {self.size} bytes)"

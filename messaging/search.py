@@ -75,7 +75,11 @@ def message_search(
 ) -> SearchPage:
     terms = search_terms(query)
     offset = _offset(cursor)
-    messages = Message.objects.filter(visible_to(user), is_deleted=False).select_related("conversation")
+    messages = (
+        Message.objects.filter(visible_to(user), is_deleted=False)
+        .select_related("conversation")
+        .prefetch_related("attachments")
+    )
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 

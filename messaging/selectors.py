@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import User
 from messaging.exceptions import InvalidCursor
-from messaging.models import Conversation, EventStream, Membership, Message, MessageEdit, UserEvent
+from messaging.models import Attachment, Conversation, EventStream, Membership, Message, MessageEdit, UserEvent
 
 HISTORY_PAGE_DEFAULT = 20
 HISTORY_PAGE_MAX = 100
@@ -91,7 +91,7 @@ def _history_page(
     after: tuple[datetime, uuid.UUID] | None,
 ) -> HistoryPage:
     # Through the related manager, each message's .conversation is this instance: no extra query.
-    messages = conversation.messages.filter(is_deleted=False)
+    messages = conversation.messages.filter(is_deleted=False).prefetch_related("attachments")
     if up_to_seq is not None:
         messages = messages.filter(seq__lte=up_to_seq)
     if after is not None:
@@ -130,6 +130,7 @@ def messages_undelivered(user: User, limit: int = OFFLINE_BATCH_SIZE) -> list[Me
         )
         .exclude(sender=user)
         .select_related("conversation")
+        .prefetch_related("attachments")
         # Within a conversation created_at follows seq (both taken under its lock); seq breaks ties.
         .order_by("created_at", "seq")[:limit]
     )
@@ -222,7 +223,11 @@ def conversation_list(
     has_more = len(page) > limit
     page = page[:limit]
     ids = [m.last_message_id for m in page if m.last_message_id]
-    last_messages = {m.conversation_id: m for m in Message.objects.filter(id__in=ids)} if ids else {}
+    last_messages = (
+        {m.conversation_id: m for m in Message.objects.filter(id__in=ids).prefetch_related("attachments")}
+        if ids
+        else {}
+    )
     for membership in page:
         if message := last_messages.get(membership.conversation_id):
             message.conversation = membership.conversation  # no query per item for its "to"
@@ -296,3 +301,17 @@ def active_member_ids(conversation_id: uuid.UUID) -> list[uuid.UUID]:
             "user_id", flat=True
         )
     )
+
+
+def attachment_for_download(user: User, attachment_id: uuid.UUID) -> Attachment | None:
+    """An attachment the user may download: their own upload not yet sent, or a
+    file of a message they can see that is not deleted."""
+    attachment = Attachment.objects.select_related("message").filter(pk=attachment_id).first()
+    if attachment is None:
+        return None
+    if attachment.message is None:
+        return attachment if attachment.uploader_id == user.id else None
+    if attachment.message.is_deleted:
+        return None
+    visible = Message.objects.filter(visible_to(user), pk=attachment.message_id).exists()
+    return attachment if visible else None

@@ -43,7 +43,28 @@ def message_frame(message: Message) -> dict[str, Any]:
         frame["edited_at"] = _iso(message.edited_at)
     if message.client_id:
         frame["client_id"] = message.client_id
+    if files := attachments_of(message):
+        frame["attachments"] = [attachment_data(a) for a in files]
     return frame
+
+
+def attachments_of(message: Message) -> list:
+    """The message's files: set by the send, or prefetched by the selectors."""
+    if hasattr(message, "attachment_list"):
+        return message.attachment_list
+    return list(message.attachments.all())
+
+
+def attachment_data(attachment) -> dict[str, Any]:
+    return {
+        "id": str(attachment.id),
+        "name": attachment.name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
+        "url": f"/attachments/{attachment.id}",
+    }
 
 
 def ack_frame(message: Message, *, duplicate: bool) -> dict[str, Any]:
@@ -123,8 +144,22 @@ def typing_frame(from_id: uuid.UUID, typing: bool) -> dict:
     return {"type": "typing", "from": str(from_id), "typing": typing}
 
 
+class AttachmentSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    url = serializers.CharField(help_text="Download (members of the conversation only).")
+
+    def to_representation(self, attachment) -> dict:
+        return attachment_data(attachment)
+
+
 class HistoryMessageSerializer(serializers.Serializer):
-    """``GET /chats/{userId}`` item: the seed's shape, timestamp in ISO 8601 (µs)."""
+    """``GET /chats/{userId}`` item: the seed's shape, timestamp in ISO 8601 (µs),
+    plus ``attachments`` when the message has files."""
 
     id = serializers.UUIDField()
     from_ = serializers.UUIDField(source="sender_id")
@@ -139,6 +174,12 @@ class HistoryMessageSerializer(serializers.Serializer):
 
     def get_to(self, message: Message) -> str | None:
         return _receiver_id(message)
+
+    def to_representation(self, message: Message) -> dict:
+        data = super().to_representation(message)
+        if files := attachments_of(message):
+            data["attachments"] = AttachmentSerializer(files, many=True).data
+        return data
 
 
 class MessageSerializer(serializers.ModelSerializer):

@@ -30,4 +30,6 @@ urlpatterns = [
         "conversations/<uuid:conversation_id>/leave", views.ConversationLeaveView.as_view(), name="conversation-leave"
     ),
     path("users/search", views.UserSearchView.as_view(), name="user-search"),
+    path("attachments", views.AttachmentUploadView.as_view(), name="attachments"),
+    path("attachments/<uuid:attachment_id>", views.AttachmentDownloadView.as_view(), name="attachment"),
 ]

@@ -1,7 +1,10 @@
 import uuid
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,9 +13,10 @@ from accounts.selectors import user_get_active
 from chatserver.errors import InvalidInput
 from chatserver.openapi import error_responses
 from messaging import presence, search, selectors, services
-from messaging.exceptions import ConversationNotFound, MessageNotFound, UserNotFound
+from messaging.exceptions import AttachmentNotFound, ConversationNotFound, MessageNotFound, UserNotFound
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH
 from messaging.serializers import (
+    AttachmentSerializer,
     ConversationOpenSerializer,
     ConversationSerializer,
     GroupCreateSerializer,
@@ -33,6 +37,7 @@ from messaging.serializers import (
     UserSearchQuerySerializer,
     conversation_item,
 )
+from messaging.services.attachments import AttachmentTooLarge
 
 
 class ChatHistoryView(APIView):
@@ -350,3 +355,59 @@ class MessageSearchView(APIView):
         return with_next_page(
             request, Response(body), page.next_cursor, data.get("limit"), q=data["q"], order=data["order"]
         )
+
+
+class AttachmentUploadView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        responses={201: AttachmentSerializer, **error_responses(400, 401, 413, 415)},
+        tags=["attachments"],
+        summary="Upload a file to attach to a message",
+        description="Send the returned `id` in a message frame's `attachments` list. The type is read from the "
+        "file's bytes (PNG, JPEG, GIF, WebP, PDF, UTF-8 text by default); images are checked and measured.",
+    )
+    def post(self, request: Request) -> Response:
+        # Refuse before reading the body: Content-Length is known up front.
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.ATTACHMENT_MAX_BYTES + 64 * 1024:
+            raise AttachmentTooLarge(f"Attachments are limited to {settings.ATTACHMENT_MAX_BYTES} bytes.")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput("Send the file as multipart/form-data field 'file'.", field="file")
+        attachment = services.attachment_upload(user=request.user, upload=upload)
+        return Response(AttachmentSerializer(attachment).data, status=201)
+
+
+class AttachmentDownloadView(APIView):
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(description="The file."),
+            **error_responses(401, 404),
+        },
+        tags=["attachments"],
+        summary="Download an attachment (members of its conversation only)",
+    )
+    def get(self, request: Request, attachment_id: uuid.UUID) -> FileResponse:
+        attachment = selectors.attachment_for_download(request.user, attachment_id)
+        if attachment is None:
+            raise AttachmentNotFound()
+        response = FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.name,
+            content_type=attachment.content_type,
+        )
+        response["Content-Length"] = str(attachment.size)
+        # Never rendered by the browser as a page of this origin.
+        response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

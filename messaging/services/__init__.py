@@ -4,6 +4,7 @@ REST views and the WebSocket consumer both call these functions; events are
 sent through ``messaging.events`` after the transaction commits.
 """
 
+from messaging.services.attachments import attachment_upload
 from messaging.services.groups import (
     group_add_members,
     group_create,
@@ -33,6 +34,7 @@ from messaging.services.receipts import conversation_mark_read, messages_deliver
 
 __all__ = [
     "SendResult",
+    "attachment_upload",
     "conversation_direct_get_or_create",
     "conversation_mark_read",
     "conversation_message_send",

@@ -23,11 +23,11 @@ from messaging.exceptions import (
 )
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Conversation, Membership
 from messaging.serializers import group_frame, member_frame
-from messaging.services.messages import _is_storable_text, _parse_uuid
+from messaging.services.validation import is_storable_text, parse_uuid
 
 
 def _clean_title(title: Any) -> str:
-    if not isinstance(title, str) or not _is_storable_text(title) or not title.strip():
+    if not isinstance(title, str) or not is_storable_text(title) or not title.strip():
         raise InvalidTitle("A group needs a title.", field="title")
     title = title.strip()
     if len(title) > GROUP_TITLE_MAX_LENGTH:
@@ -39,7 +39,7 @@ def _users(user_ids: Any, *, exclude: uuid.UUID) -> list[User]:
     """Active users for these ids, without duplicates or ``exclude``; every id must exist."""
     if not isinstance(user_ids, list):
         raise InvalidRecipient("Members must be a list of user ids.", field="members")
-    ids = list(dict.fromkeys(_parse_uuid(pk, "members") for pk in user_ids))
+    ids = list(dict.fromkeys(parse_uuid(pk, "members") for pk in user_ids))
     ids = [pk for pk in ids if pk != exclude]
     users = list(User.objects.filter(pk__in=ids, is_active=True))
     if len(users) != len(ids):
@@ -51,7 +51,7 @@ def _locked_group(user: User, conversation_id: Any, *, admin: bool) -> tuple[Con
     """The group and the caller's current membership, the group row locked until commit."""
     membership = (
         Membership.objects.select_related("conversation")
-        .filter(user=user, conversation_id=_parse_uuid(conversation_id, "conversation"), left_seq__isnull=True)
+        .filter(user=user, conversation_id=parse_uuid(conversation_id, "conversation"), left_seq__isnull=True)
         .first()
     )
     if membership is None:
@@ -127,7 +127,7 @@ def group_remove_member(*, user: User, conversation_id: Any, member_id: Any) -> 
     """An admin removes a member, or a member removes themself (leaves). They keep
     the history up to now and get nothing after. The last admin to go hands the
     role to the longest-standing member."""
-    member_id = _parse_uuid(member_id, "user_id")
+    member_id = parse_uuid(member_id, "user_id")
     with transaction.atomic():
         conversation, _ = _locked_group(user, conversation_id, admin=member_id != user.id)
         target = Membership.objects.filter(conversation=conversation, user_id=member_id, left_seq__isnull=True).first()

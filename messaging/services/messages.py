@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_get_active
-from chatserver.errors import InvalidInput
 from messaging import events, selectors
 from messaging.exceptions import (
     CannotMessageSelf,
@@ -32,6 +31,8 @@ from messaging.models import (
     Message,
     MessageEdit,
 )
+from messaging.services.attachments import attach, attachments_for_send, attachments_remove_files
+from messaging.services.validation import is_storable_text, parse_uuid
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,11 @@ class SendResult:
     created: bool  # False when a retried client_id returned the stored message
 
 
-def _is_storable_text(value: str) -> bool:
-    """False for NUL (PostgreSQL refuses it) and lone surrogates (not encodable)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _clean_content(content: Any) -> str:
-    if not isinstance(content, str) or not _is_storable_text(content):
+def _clean_content(content: Any, *, may_be_empty: bool = False) -> str:
+    """A message's text; it may be empty only when files carry the message."""
+    if may_be_empty and content in (None, ""):
+        return ""
+    if not isinstance(content, str) or not is_storable_text(content):
         raise InvalidContent(field="content")
     if not content.strip():
         raise EmptyContent(field="content")
@@ -67,7 +60,7 @@ def _clean_client_id(client_id: Any) -> str | None:
     if (
         not isinstance(client_id, str)
         or not 1 <= len(client_id) <= CLIENT_ID_MAX_LENGTH
-        or not _is_storable_text(client_id)
+        or not is_storable_text(client_id)
     ):
         raise InvalidClientId(f"client_id must be a string of 1-{CLIENT_ID_MAX_LENGTH} characters.", field="client_id")
     return client_id
@@ -135,7 +128,9 @@ def _stored_by_client_id(sender: User, client_id: str | None, same_target, conte
     return stored
 
 
-def _send(sender: User, content: str, client_id: str | None, conversation_for, same_target) -> SendResult:
+def _send(
+    sender: User, content: str, client_id: str | None, conversation_for, same_target, attachments: list
+) -> SendResult:
     """Store a message and tell the participants' devices once it is committed.
 
     A ``client_id`` the sender has used before returns the stored message
@@ -146,6 +141,7 @@ def _send(sender: User, content: str, client_id: str | None, conversation_for, s
     try:
         with transaction.atomic():
             message = _append(conversation_for(), sender, content, client_id)
+            attach(message, attachments)
             events.message_created(message)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race.
@@ -155,9 +151,10 @@ def _send(sender: User, content: str, client_id: str | None, conversation_for, s
     return SendResult(message, created=True)
 
 
-def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) -> SendResult:
+def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None, attachments: Any = None) -> SendResult:
     """A direct message to user ``to`` (their conversation is created on first use)."""
-    content = _clean_content(content)
+    files = attachments_for_send(sender, attachments)
+    content = _clean_content(content, may_be_empty=bool(files))
     client_id = _clean_client_id(client_id)
     recipient = _recipient(sender, to)
     return _send(
@@ -166,15 +163,19 @@ def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None) 
         client_id,
         conversation_for=lambda: conversation_direct_get_or_create(sender, recipient),
         same_target=lambda stored: stored.conversation.other_user_id(sender.id) == recipient.id,
+        attachments=files,
     )
 
 
-def conversation_message_send(*, sender: User, conversation: Any, content: Any, client_id: Any = None) -> SendResult:
+def conversation_message_send(
+    *, sender: User, conversation: Any, content: Any, client_id: Any = None, attachments: Any = None
+) -> SendResult:
     """A message to a conversation the sender is a current member of (a group,
     or a direct conversation named by its id)."""
-    content = _clean_content(content)
+    files = attachments_for_send(sender, attachments)
+    content = _clean_content(content, may_be_empty=bool(files))
     client_id = _clean_client_id(client_id)
-    conversation_id = _parse_uuid(conversation, "conversation")
+    conversation_id = parse_uuid(conversation, "conversation")
     membership = (
         Membership.objects.select_related("conversation")
         .filter(user=sender, conversation_id=conversation_id, left_seq__isnull=True)
@@ -188,6 +189,7 @@ def conversation_message_send(*, sender: User, conversation: Any, content: Any, 
         client_id,
         conversation_for=lambda: membership.conversation,
         same_target=lambda stored: stored.conversation_id == conversation_id,
+        attachments=files,
     )
 
 
@@ -233,10 +235,14 @@ def message_edit(*, user: User, message_id: uuid.UUID, content: Any) -> Message:
 
 
 def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
-    """Delete for everyone: the row stays (soft delete) but is never shown again."""
-    return _change_own_message(
-        user, message_id, {"is_deleted": True, "deleted_at": timezone.now()}, events.message_deleted
-    )
+    """Delete for everyone: the row stays (soft delete) but is never shown again,
+    and its files are removed from storage."""
+
+    def announce(message: Message) -> None:
+        attachments_remove_files(message)
+        events.message_deleted(message)
+
+    return _change_own_message(user, message_id, {"is_deleted": True, "deleted_at": timezone.now()}, announce)
 
 
 def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
@@ -246,10 +252,3 @@ def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
     if existing is not None:
         return existing, False
     return conversation_direct_get_or_create(user, other), True
-
-
-def _parse_uuid(value: Any, field: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidInput(f"{field} must be a UUID.", field=field) from None

@@ -18,7 +18,7 @@ from messaging.models import (
     Message,
 )
 from messaging.serializers import delivered_frame, read_frame, unread_frame
-from messaging.services.messages import _parse_uuid
+from messaging.services.validation import parse_uuid
 
 
 def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
@@ -106,8 +106,8 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
     (unless the reader turned read receipts off), and the reader's devices get
     ``unread``.
     """
-    target_id = _parse_uuid(conversation_or_user_id, "conversation")
-    up_to_id = _parse_uuid(up_to, "up_to") if up_to is not None else None
+    target_id = parse_uuid(conversation_or_user_id, "conversation")
+    up_to_id = parse_uuid(up_to, "up_to") if up_to is not None else None
     now = timezone.now()
     with transaction.atomic():
         membership = selectors.membership_of(user, target_id)

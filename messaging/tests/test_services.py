@@ -166,13 +166,13 @@ def test_history_pages_250_messages_in_one_second_exactly_once(alice, bob):
     assert seen == [m.id for m in Message.objects.order_by("-created_at", "-id")]  # newest first, ties by id
 
 
-def test_history_is_one_query_per_page(alice, bob):
+def test_history_costs_three_queries_per_page(alice, bob):
     for n in range(30):
         send(alice, bob, f"m{n}")
     with CaptureQueriesContext(connection) as queries:
         page = selectors.message_history(user=alice, other=bob, limit=20)
         [(m.conversation.other_user_id(m.sender_id), m.content) for m in page.messages]
-    assert len(queries) == 2  # the conversation, then the page
+    assert len(queries) == 3  # the conversation, the page, the page's attachments
 
 
 def test_history_excludes_deleted_and_other_conversations(alice, bob, make_user):
