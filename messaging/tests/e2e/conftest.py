@@ -210,6 +210,7 @@ def stop_server(server: Server) -> None:
 def server_factory(database_url, tmp_path_factory) -> Iterator:
     """``server_factory(*daphne_args, **env)`` starts a daphne process on the module's database."""
     env = server_env(database_url, f"e2e{uuid.uuid4().hex[:8]}")
+    env["MEDIA_ROOT"] = str(tmp_path_factory.mktemp("media"))
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     log_dir = tmp_path_factory.mktemp("logs")
     started: list[Server] = []
