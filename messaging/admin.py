@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from messaging.models import Conversation, Membership, Message
+from messaging.models import Attachment, Conversation, Membership, Message
 
 
 class EditedFilter(admin.SimpleListFilter):
@@ -30,6 +30,12 @@ class ReadOnlyMixin:
         return False
 
 
+class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
+    model = Attachment
+    fields = ("name", "content_type", "size", "width", "height", "created_at")
+    extra = 0
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "sender", "conversation", "short_content", "created_at", "edited_at", "is_deleted")
@@ -41,6 +47,8 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
 
+    inlines = [AttachmentInline]
+
     @admin.display(description="content")
     def short_content(self, message: Message) -> str:
         return message.content if len(message.content) <= 80 else message.content[:79] + "…"
@@ -49,6 +57,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class MembershipInline(ReadOnlyMixin, admin.TabularInline):
     model = Membership
     raw_id_fields = ("user",)
+    fields = ("user", "role", "joined_at", "left_at", "left_seq", "delivered_seq", "read_seq")
     extra = 0
 
 
@@ -60,3 +69,12 @@ class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     raw_id_fields = ("user_a", "user_b")
     readonly_fields = ("id", "last_seq", "last_message_at", "created_at")
     inlines = [MembershipInline]
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("name", "content_type", "size", "uploader", "message", "created_at")
+    list_filter = ("content_type", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("name", "uploader__username", "=id")
+    list_select_related = ("uploader", "message")
+    raw_id_fields = ("uploader", "message")

@@ -119,3 +119,18 @@ def test_admin_messages_search_and_filters(client, make_user):
     plain.refresh_from_db()
     assert plain.content == "plain words"
     assert client.get("/admin/messaging/message/add/").status_code == 403
+
+
+def test_admin_groups_and_attachments_pages(client, make_user):
+    from messaging.services import group_create
+
+    admin = make_user("root")
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    alice, bob = make_user("alice"), make_user("bob")
+    group = group_create(creator=alice, title="Admins look", members=[str(bob.id)])
+    client.force_login(admin)
+    page = client.get(f"/admin/messaging/conversation/{group.id}/change/")
+    assert page.status_code == 200 and b"Admins look" in page.content and b"admin" in page.content
+    assert client.get("/admin/messaging/attachment/").status_code == 200
+    assert client.get("/admin/messaging/conversation/", {"kind__exact": "group"}).status_code == 200
