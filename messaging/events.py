@@ -108,9 +108,11 @@ def message_edited(message: Message) -> None:
 def message_deleted(message: Message) -> None:
     """Tell everyone, and scrub the content from the logged frames of the message,
     so a device resuming later never sees what was deleted."""
-    users = participants(message)
+    users = selectors.users_who_saw(message)  # members who left since had it too
     for event in UserEvent.objects.filter(
-        user_id__in=users, frame__id=str(message.id), frame__type__in=["direct_message", "message_edited"]
+        user_id__in=users,
+        frame__id=str(message.id),
+        frame__type__in=["direct_message", "group_message", "message_edited"],
     ):
         event.frame = {**event.frame, "content": "", "attachments": []}
         event.save(update_fields=["frame"])

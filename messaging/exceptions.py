@@ -108,6 +108,11 @@ class NotAdmin(PermissionDenied):
     default_detail = "Only the group's admins can do this."
 
 
+class NotMember(PermissionDenied):
+    code = "not_member"
+    default_detail = "You are no longer a member of this conversation."
+
+
 class NotSender(PermissionDenied):
     code = "not_sender"
     default_detail = "Only the sender can change this message."
@@ -133,6 +138,7 @@ __all__ = [
     "MessageNotFound",
     "NotAGroup",
     "NotAdmin",
+    "NotMember",
     "NotSender",
     "RateLimited",
     "RecipientNotFound",

@@ -60,9 +60,10 @@ class Conversation(models.Model):
 class Membership(models.Model):
     """A user's place in a conversation, with their per-conversation state.
 
-    A member who leaves or is removed keeps the row, with ``left_seq`` set to the
-    conversation's last message at that moment: they keep the history up to it
-    and get nothing after it.
+    A member sees the messages after ``joined_seq`` (the conversation's last
+    message when they joined). One who leaves or is removed keeps the row, with
+    ``left_seq`` set to the last message at that moment: they keep the history
+    up to it and get nothing after it.
     """
 
     class Role(models.TextChoices):
@@ -76,6 +77,8 @@ class Membership(models.Model):
     )
     joined_at = models.DateTimeField(default=timezone.now)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # The conversation's last message when this member (re)joined: they see what comes after.
+    joined_seq = models.PositiveBigIntegerField(default=0)
     left_seq = models.PositiveBigIntegerField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
     # Highest message seq pushed to any device of this user (offline delivery cursor).

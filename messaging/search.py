@@ -23,6 +23,7 @@ from messaging.selectors import visible_to
 SEARCH_CONFIG = "simple"
 SEARCH_QUERY_MAX_LENGTH = 200
 SEARCH_TERMS_MAX = 8
+SEARCH_OFFSET_MAX = 10_000  # deeper than this, refine the query
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -63,7 +64,7 @@ def _offset(cursor: str | None) -> int:
     try:
         kind, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
         offset = int(value)
-        if kind != "o" or offset < 0:
+        if kind != "o" or not 0 <= offset <= SEARCH_OFFSET_MAX:
             raise ValueError
         return offset
     except (ValueError, UnicodeDecodeError):

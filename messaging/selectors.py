@@ -79,19 +79,22 @@ def conversation_history(
     """Newest-first page of any conversation of the member; a member who left
     sees it up to their leaving."""
     after = cursor_decode(cursor) if cursor is not None else None
-    return _history_page(membership.conversation, membership.left_seq, limit=limit, before=before, after=after)
+    return _history_page(
+        membership.conversation, membership.left_seq, membership.joined_seq, limit=limit, before=before, after=after
+    )
 
 
 def _history_page(
     conversation: Conversation,
     up_to_seq: int | None,
+    after_seq: int = 0,
     *,
     limit: int,
     before: datetime | None,
     after: tuple[datetime, uuid.UUID] | None,
 ) -> HistoryPage:
     # Through the related manager, each message's .conversation is this instance: no extra query.
-    messages = conversation.messages.filter(is_deleted=False).prefetch_related("attachments")
+    messages = conversation.messages.filter(is_deleted=False, seq__gt=after_seq).prefetch_related("attachments")
     if up_to_seq is not None:
         messages = messages.filter(seq__lte=up_to_seq)
     if after is not None:
@@ -110,8 +113,10 @@ def visible_to(user: User) -> Q:
     """Messages ``user`` may see: in a conversation of theirs, and only up to the
     moment they left it if they did. Use inside one ``filter()`` call, so every
     condition applies to the same membership row."""
-    return Q(conversation__memberships__user=user) & (
-        Q(conversation__memberships__left_seq__isnull=True) | Q(seq__lte=F("conversation__memberships__left_seq"))
+    return (
+        Q(conversation__memberships__user=user)
+        & Q(seq__gt=F("conversation__memberships__joined_seq"))
+        & (Q(conversation__memberships__left_seq__isnull=True) | Q(seq__lte=F("conversation__memberships__left_seq")))
     )
 
 
@@ -189,6 +194,7 @@ def conversation_list(
         Message.objects.filter(
             conversation_id=OuterRef("conversation_id"),
             seq__gt=OuterRef("read_seq"),
+            # (read_seq starts at joined_seq, so earlier messages never count.)
             seq__lte=visible_until,
             is_deleted=False,
         )
@@ -199,7 +205,12 @@ def conversation_list(
         .values("n")
     )
     last_message = (
-        Message.objects.filter(conversation_id=OuterRef("conversation_id"), seq__lte=visible_until, is_deleted=False)
+        Message.objects.filter(
+            conversation_id=OuterRef("conversation_id"),
+            seq__gt=OuterRef("joined_seq"),
+            seq__lte=visible_until,
+            is_deleted=False,
+        )
         .order_by("-seq")
         .values("id")[:1]
     )
@@ -279,9 +290,14 @@ def user_search(*, user: User, query: str, limit: int = HISTORY_PAGE_DEFAULT, af
 
 
 def message_edits(user: User, message_id: uuid.UUID) -> list[MessageEdit] | None:
-    """Edit history of a visible, not deleted message, newest first; None if not visible."""
+    """Edit history of a visible, not deleted message, newest first, for current
+    members (edits may postdate a member's leaving); None otherwise."""
     message = message_for_member(user, message_id)
     if message is None or message.is_deleted:
+        return None
+    if not Membership.objects.filter(
+        conversation_id=message.conversation_id, user=user, left_seq__isnull=True
+    ).exists():
         return None
     return list(MessageEdit.objects.filter(message=message).order_by("-edited_at", "-id"))
 
@@ -315,3 +331,20 @@ def attachment_for_download(user: User, attachment_id: uuid.UUID) -> Attachment 
         return None
     visible = Message.objects.filter(visible_to(user), pk=attachment.message_id).exists()
     return attachment if visible else None
+
+
+def active_membership(user: User, conversation_id: uuid.UUID) -> Membership | None:
+    return (
+        Membership.objects.select_related("conversation")
+        .filter(user=user, conversation_id=conversation_id, left_seq__isnull=True)
+        .first()
+    )
+
+
+def users_who_saw(message: Message) -> list[uuid.UUID]:
+    """Members, current or former, whose view includes the message (for deletions)."""
+    return list(
+        Membership.objects.filter(conversation_id=message.conversation_id, joined_seq__lt=message.seq)
+        .filter(Q(left_seq__isnull=True) | Q(left_seq__gte=message.seq))
+        .values_list("user_id", flat=True)
+    )

@@ -205,9 +205,9 @@ class ConversationMembersView(APIView):
         summary="Current members, admins first",
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        membership = selectors.membership_of(request.user, conversation_id)
-        if membership is None or membership.conversation_id != conversation_id:
-            raise ConversationNotFound()
+        membership = selectors.active_membership(request.user, conversation_id)
+        if membership is None:
+            raise ConversationNotFound()  # former members no longer see who is in it
         return Response(MemberSerializer(selectors.group_members(membership.conversation), many=True).data)
 
     @extend_schema(

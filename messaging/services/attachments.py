@@ -17,6 +17,8 @@ from messaging.services.validation import parse_uuid
 
 logger = logging.getLogger(__name__)
 
+# Larger images are refused: decoding them would take hundreds of MB (pixel bombs).
+IMAGE_MAX_PIXELS = 40_000_000
 _SIGNATURES = [
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -78,6 +80,8 @@ def attachment_upload(*, user: User, upload: UploadedFile) -> Attachment:
     width = height = None
     if content_type.startswith("image/"):
         width, height = _image_size(upload)
+    elif content_type == "text/plain" and not _all_text(upload):
+        raise UnsupportedAttachment("Only UTF-8 text is accepted as text.", field="file")
     upload.seek(0)
     attachment = Attachment(
         uploader=user,
@@ -98,10 +102,30 @@ def _image_size(upload: UploadedFile) -> tuple[int, int]:
     try:
         upload.seek(0)
         with Image.open(upload) as image:
-            image.verify()  # structure, and Pillow's decompression-bomb limit
-            return image.size
+            width, height = image.size
+            if width * height > IMAGE_MAX_PIXELS:
+                raise InvalidAttachment(f"Images are limited to {IMAGE_MAX_PIXELS} pixels.", field="file")
+            image.verify()  # structure and checksums
+            return width, height
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise InvalidAttachment(f"Not a valid image: {error}", field="file") from None
+
+
+def _all_text(upload: UploadedFile) -> bool:
+    """The whole file is UTF-8 without control characters (not just its first bytes)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    upload.seek(0)
+    try:
+        for chunk in upload.chunks():
+            text = decoder.decode(chunk)
+            if any((ord(c) < 32 and c not in "\t\n\r\f") or c == "\x7f" for c in text):
+                return False
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def attachments_for_send(sender: User, attachment_ids: Any) -> list[Attachment]:
@@ -148,3 +172,17 @@ def attachments_remove_files(message: Message) -> None:
                 logger.exception("Could not delete attachment file %s", name)
 
     transaction.on_commit(remove)
+
+
+def attachments_prune_unsent(*, older_than) -> int:
+    """Delete uploads never attached to a message (abandoned drafts) and their files."""
+    from django.core.files.storage import default_storage
+
+    stale = list(Attachment.objects.filter(message__isnull=True, created_at__lt=older_than))
+    for attachment in stale:
+        try:
+            default_storage.delete(attachment.file.name)
+        except Exception:
+            logger.exception("Could not delete attachment file %s", attachment.file.name)
+    Attachment.objects.filter(pk__in=[a.id for a in stale]).delete()
+    return len(stale)

@@ -48,19 +48,22 @@ def _users(user_ids: Any, *, exclude: uuid.UUID) -> list[User]:
 
 
 def _locked_group(user: User, conversation_id: Any, *, admin: bool) -> tuple[Conversation, Membership]:
-    """The group and the caller's current membership, the group row locked until commit."""
+    """The group, locked until commit, and the caller's current membership, read
+    after the lock so two admins changing the group at once see each other's change."""
+    conversation = (
+        Conversation.objects.select_for_update().filter(pk=parse_uuid(conversation_id, "conversation")).first()
+    )
     membership = (
-        Membership.objects.select_related("conversation")
-        .filter(user=user, conversation_id=parse_uuid(conversation_id, "conversation"), left_seq__isnull=True)
-        .first()
+        Membership.objects.filter(user=user, conversation=conversation, left_seq__isnull=True).first()
+        if conversation
+        else None
     )
     if membership is None:
         raise ConversationNotFound()
-    if membership.conversation.kind != Conversation.Kind.GROUP:
+    if conversation.kind != Conversation.Kind.GROUP:
         raise NotAGroup()
     if admin and membership.role != Membership.Role.ADMIN:
         raise NotAdmin()
-    conversation = Conversation.objects.select_for_update().get(pk=membership.conversation_id)
     return conversation, membership
 
 
@@ -108,18 +111,22 @@ def group_add_members(*, user: User, conversation_id: Any, user_ids: Any) -> lis
             m.user_id: m
             for m in Membership.objects.filter(conversation=conversation, user__in=newcomers, left_seq__isnull=False)
         }
+        # Newcomers (and returning members) see what is said from now on: nothing
+        # earlier is pushed to them, counted unread, or receipted.
+        now, seq = timezone.now(), conversation.last_seq
+        fresh = {"joined_seq": seq, "delivered_seq": seq, "read_seq": seq}
         for membership in returning.values():
             membership.left_seq, membership.left_at, membership.role = None, None, Membership.Role.MEMBER
-            membership.joined_at = timezone.now()
-        Membership.objects.bulk_update(list(returning.values()), ["left_seq", "left_at", "role", "joined_at"])
+            membership.joined_at = now
+            for field, value in fresh.items():
+                setattr(membership, field, value)
+        Membership.objects.bulk_update(list(returning.values()), ["left_seq", "left_at", "role", "joined_at", *fresh])
         Membership.objects.bulk_create(
-            [Membership(conversation=conversation, user=u) for u in newcomers if u.id not in returning]
+            [Membership(conversation=conversation, user=u, **fresh) for u in newcomers if u.id not in returning]
         )
-        audience = current | {u.id for u in newcomers}
-        for newcomer in newcomers:
-            events.conversation_event(
-                audience, group_frame("member_joined", conversation, user.id, member=member_frame(newcomer))
-            )
+        if newcomers:
+            frame = group_frame("member_joined", conversation, user.id, members=[member_frame(u) for u in newcomers])
+            events.conversation_event(current | {u.id for u in newcomers}, frame)
     return newcomers
 
 

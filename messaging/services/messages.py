@@ -20,6 +20,7 @@ from messaging.exceptions import (
     InvalidContent,
     InvalidRecipient,
     MessageNotFound,
+    NotMember,
     NotSender,
     RecipientNotFound,
 )
@@ -109,6 +110,11 @@ def _append(conversation: Conversation, sender: User, content: str, client_id: s
     conversation's row lock until commit, so seq order is commit order, and the
     timestamp, read under the lock, follows the same order."""
     seq = Conversation.objects.select_for_update().values_list("last_seq", flat=True).get(pk=conversation.pk) + 1
+    if (
+        conversation.kind == Conversation.Kind.GROUP
+        and not Membership.objects.filter(conversation=conversation, user=sender, left_seq__isnull=True).exists()
+    ):
+        raise ConversationNotFound(field="conversation")  # removed while this send was on its way
     now = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(last_seq=seq, last_message_at=now)
     message = Message.objects.create(
@@ -129,7 +135,7 @@ def _stored_by_client_id(sender: User, client_id: str | None, same_target, conte
 
 
 def _send(
-    sender: User, content: str, client_id: str | None, conversation_for, same_target, attachments: list
+    sender: User, content: str, client_id: str | None, conversation_for, same_target, attachments: Any
 ) -> SendResult:
     """Store a message and tell the participants' devices once it is committed.
 
@@ -137,11 +143,12 @@ def _send(
     instead of a second copy, so clients can retry a send safely.
     """
     if stored := _stored_by_client_id(sender, client_id, same_target, content):
-        return SendResult(stored, created=False)
+        return SendResult(stored, created=False)  # a retry, files included
+    files = attachments_for_send(sender, attachments)
     try:
         with transaction.atomic():
             message = _append(conversation_for(), sender, content, client_id)
-            attach(message, attachments)
+            attach(message, files)
             events.message_created(message)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race.
@@ -153,8 +160,7 @@ def _send(
 
 def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None, attachments: Any = None) -> SendResult:
     """A direct message to user ``to`` (their conversation is created on first use)."""
-    files = attachments_for_send(sender, attachments)
-    content = _clean_content(content, may_be_empty=bool(files))
+    content = _clean_content(content, may_be_empty=bool(attachments))
     client_id = _clean_client_id(client_id)
     recipient = _recipient(sender, to)
     return _send(
@@ -163,7 +169,7 @@ def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None, 
         client_id,
         conversation_for=lambda: conversation_direct_get_or_create(sender, recipient),
         same_target=lambda stored: stored.conversation.other_user_id(sender.id) == recipient.id,
-        attachments=files,
+        attachments=attachments,
     )
 
 
@@ -172,8 +178,7 @@ def conversation_message_send(
 ) -> SendResult:
     """A message to a conversation the sender is a current member of (a group,
     or a direct conversation named by its id)."""
-    files = attachments_for_send(sender, attachments)
-    content = _clean_content(content, may_be_empty=bool(files))
+    content = _clean_content(content, may_be_empty=bool(attachments))
     client_id = _clean_client_id(client_id)
     conversation_id = parse_uuid(conversation, "conversation")
     membership = (
@@ -189,7 +194,7 @@ def conversation_message_send(
         client_id,
         conversation_for=lambda: membership.conversation,
         same_target=lambda stored: stored.conversation_id == conversation_id,
-        attachments=files,
+        attachments=attachments,
     )
 
 
@@ -197,6 +202,8 @@ def _own_message(user: User, message_id: uuid.UUID) -> Message:
     message = selectors.message_for_member(user, message_id)
     if message is None or message.is_deleted:
         raise MessageNotFound()
+    if selectors.active_membership(user, message.conversation_id) is None:
+        raise NotMember()  # left the group: the history stays, the right to change it goes
     if message.sender_id != user.id:
         raise NotSender()
     return message

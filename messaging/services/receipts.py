@@ -115,13 +115,17 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
             raise ConversationNotFound()
         membership = Membership.objects.select_for_update().select_related("conversation").get(pk=membership.pk)
         conversation = membership.conversation
+        # A member who left reads only up to their leaving.
+        visible_top = conversation.last_seq if membership.left_seq is None else membership.left_seq
         if up_to_id is None:
-            target_seq = conversation.last_seq
+            target_seq = visible_top
         else:
             target_seq = (
-                Message.objects.filter(pk=up_to_id, conversation=conversation).values_list("seq", flat=True).first()
+                Message.objects.filter(pk=up_to_id, conversation=conversation, seq__gt=membership.joined_seq)
+                .values_list("seq", flat=True)
+                .first()
             )
-            if target_seq is None:
+            if target_seq is None or target_seq > visible_top:
                 raise MessageNotFound(field="up_to")
         if target_seq > membership.read_seq:
             entries: list[events.Entry] = []

@@ -182,3 +182,35 @@ def test_s3_storage_by_configuration():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["S3Storage", "chat-files", "http://127.0.0.1:9000"]
+
+
+def test_retrying_a_send_with_files_returns_the_stored_message(client_for, alice, bob):
+    attachment_id = upload(client_for(alice), b"notes").json()["id"]
+    first = services.message_send(
+        sender=alice, to=str(bob.id), content="", attachments=[attachment_id], client_id="retry-files"
+    )
+    again = services.message_send(
+        sender=alice, to=str(bob.id), content="", attachments=[attachment_id], client_id="retry-files"
+    )
+    assert again.created is False and again.message.id == first.message.id
+
+
+def test_pixel_bombs_are_refused(client_for, alice):
+    response = upload(client_for(alice), png(8000, 6000))  # 48 megapixels, a few KB compressed
+    assert response.status_code == 400 and response.json()["code"] == "invalid_attachment"
+
+
+def test_text_must_be_text_all_the_way(client_for, alice):
+    response = upload(client_for(alice), b"harmless start " * 200 + b"\x00\x01binary tail", name="a.txt")
+    assert response.status_code == 415
+
+
+def test_unsent_uploads_are_pruned(client_for, alice, bob):
+    from django.core.management import call_command
+
+    kept = upload(client_for(alice), b"sent").json()["id"]
+    services.message_send(sender=alice, to=str(bob.id), content="", attachments=[kept])
+    dropped = upload(client_for(alice), b"abandoned").json()["id"]
+    call_command("prune_attachments", "--hours", "0")
+    assert set(Attachment.objects.values_list("id", flat=True)) == {__import__("uuid").UUID(kept)}
+    assert dropped

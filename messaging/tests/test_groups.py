@@ -96,7 +96,7 @@ def test_add_and_remove_members(client_for, group, alice, bob, carol, make_user)
     )
     added = client_for(alice).post(f"/conversations/{group.id}/members", {"user_ids": [str(dave.id)]}, format="json")
     assert added.status_code == 200 and "dave" in [m["username"] for m in added.json()]
-    assert frames_of(dave, "member_joined")[0]["member"]["username"] == "dave"
+    assert [m["username"] for m in frames_of(dave, "member_joined")[0]["members"]] == ["dave"]
 
     assert client_for(bob).delete(f"/conversations/{group.id}/members/{carol.id}").status_code == 403
     assert client_for(alice).delete(f"/conversations/{group.id}/members/{carol.id}").status_code == 204
@@ -252,3 +252,94 @@ def test_membership_rows_are_kept_after_leaving(group, carol):
     services.group_leave(user=carol, conversation_id=group.id)
     membership = Membership.objects.get(conversation=group, user=carol)
     assert membership.left_seq == 0 and membership.left_at is not None
+
+
+# ---- boundaries (joined_seq / left_seq) ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_new_members_see_what_is_said_after_they_join(client_for, group, alice, make_user):
+    services.conversation_message_send(sender=alice, conversation=group.id, content="before dave")
+    dave = make_user("dave")
+    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[str(dave.id)])
+    services.conversation_message_send(sender=alice, conversation=group.id, content="welcome dave")
+    history = client_for(dave).get(f"/conversations/{group.id}/messages").json()
+    assert [m["content"] for m in history] == ["welcome dave"]
+    assert client_for(dave).get("/conversations").json()[0]["unread_count"] == 1
+    from messaging import selectors
+
+    assert [m.content for m in selectors.messages_undelivered(dave)] == ["welcome dave"]
+
+
+@pytest.mark.django_db
+def test_a_returning_member_does_not_see_the_gap(client_for, group, alice, carol):
+    services.group_remove_member(user=alice, conversation_id=group.id, member_id=carol.id)
+    services.conversation_message_send(sender=alice, conversation=group.id, content="while carol was out")
+    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[str(carol.id)])
+    services.conversation_message_send(sender=alice, conversation=group.id, content="carol is back")
+    contents = [m["content"] for m in client_for(carol).get(f"/conversations/{group.id}/messages").json()]
+    assert contents == ["carol is back"]
+
+
+@pytest.mark.django_db
+def test_a_removed_member_cannot_see_members_read_beyond_or_change_old_messages(client_for, group, alice, bob, carol):
+    from messaging.exceptions import MessageNotFound, NotMember
+
+    mine = services.conversation_message_send(sender=carol, conversation=group.id, content="carol's").message
+    services.group_remove_member(user=alice, conversation_id=group.id, member_id=carol.id)
+    later = services.conversation_message_send(sender=bob, conversation=group.id, content="later").message
+    assert client_for(carol).get(f"/conversations/{group.id}/members").status_code == 404
+    with pytest.raises(MessageNotFound):
+        services.conversation_mark_read(carol, group.id, str(later.id))
+    services.conversation_mark_read(carol, group.id)  # all she can see
+    assert frames_of(bob, "message_read") == [] and frames_of(bob, "message_delivered") == []
+    with pytest.raises(NotMember):
+        services.message_edit(user=carol, message_id=mine.id, content="rewritten after leaving")
+    with pytest.raises(NotMember):
+        services.message_delete(user=carol, message_id=mine.id)
+
+
+@pytest.mark.django_db
+def test_deleting_a_group_message_blanks_it_for_everyone_who_saw_it(group, alice, bob, carol):
+    message = services.conversation_message_send(sender=alice, conversation=group.id, content="oops").message
+    services.group_leave(user=carol, conversation_id=group.id)
+    services.message_delete(user=alice, message_id=message.id)
+    for user in (alice, bob, carol):
+        assert all(f["content"] == "" for f in frames_of(user, "group_message")), user
+        assert frames_of(user, "message_deleted")[0]["id"] == str(message.id)
+
+
+@pytest.mark.django_db
+def test_adding_many_members_is_one_event_per_member(group, alice, make_user):
+    newcomers = [make_user(f"n{n}") for n in range(5)]
+    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[str(u.id) for u in newcomers])
+    joined = frames_of(alice, "member_joined")
+    assert len(joined) == 1 and len(joined[0]["members"]) == 5
+    assert UserEvent.objects.filter(frame__type="member_joined").count() == 8  # 3 + 5 members, one each
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_removing_each_other_at_once_leave_one(make_user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import close_old_connections
+
+    from chatserver.errors import DomainError
+
+    a, b, c = make_user("a1"), make_user("b1"), make_user("c1")
+    group = services.group_create(creator=a, title="Race", members=[str(b.id), str(c.id)])
+    Membership.objects.filter(conversation=group, user=b).update(role="admin")
+
+    def remove(actor, target):
+        try:
+            services.group_remove_member(user=actor, conversation_id=group.id, member_id=target.id)
+            return "ok"
+        except DomainError as error:
+            return error.code
+        finally:
+            close_old_connections()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = sorted(f.result() for f in [pool.submit(remove, a, b), pool.submit(remove, b, a)])
+    assert results == ["conversation_not_found", "ok"]
+    assert Membership.objects.filter(conversation=group, left_seq__isnull=True).count() == 2
