@@ -183,27 +183,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return frame
 
     async def _on_direct_message(self, frame: dict[str, Any]) -> None:
-        result = await db(services.message_send)(
-            sender=self.user,
-            to=frame.get("to"),
-            content=frame.get("content"),
-            client_id=frame.get("client_id"),
-            attachments=frame.get("attachments"),
-        )
-        await self.send_json(ack_frame(result.message, duplicate=not result.created))
-        recipient = result.message.conversation.other_user_id(self.user.id)
+        message = await self._send_and_ack(services.message_send, frame, to=frame.get("to"))
+        recipient = message.conversation.other_user_id(self.user.id)
         if recipient is not None and recipient in self.typing:
             await self._stop_typing(recipient)
 
     async def _on_group_message(self, frame: dict[str, Any]) -> None:
-        result = await db(services.conversation_message_send)(
+        await self._send_and_ack(services.conversation_message_send, frame, conversation=frame.get("conversation"))
+
+    async def _send_and_ack(self, send, frame: dict[str, Any], **target: Any):
+        result = await db(send)(
             sender=self.user,
-            conversation=frame.get("conversation"),
             content=frame.get("content"),
             client_id=frame.get("client_id"),
             attachments=frame.get("attachments"),
+            **target,
         )
         await self.send_json(ack_frame(result.message, duplicate=not result.created))
+        return result.message
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_json({"type": "pong"})
