@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from chatserver.views import client
+
 urlpatterns = [
+    path("", client, name="client"),
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),
     path("admin/", admin.site.urls),

@@ -1,6 +1,7 @@
 """JSON answers for errors raised outside DRF views (used when DEBUG is off)."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 
 from chatserver.middleware import json_error
 
@@ -19,3 +20,17 @@ def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
 
 def server_error(request: HttpRequest) -> JsonResponse:
     return json_error(500, "Internal server error.")
+
+
+# The browser client loads only same-origin modules and talks to this server.
+CLIENT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def client(request: HttpRequest) -> HttpResponse:
+    """The browser chat client (a reference client of the public API)."""
+    response = render(request, "index.html")
+    response["Content-Security-Policy"] = CLIENT_CSP
+    return response

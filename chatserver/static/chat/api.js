@@ -1,0 +1,124 @@
+// The chat server's public API: REST calls and a resuming WebSocket.
+// This client is also the reference for the protocol in docs/protocol.md.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.detail) || `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.code;
+  }
+}
+
+export class Api {
+  constructor() {
+    this.token = sessionStorage.getItem("chat.token");
+  }
+
+  setToken(token) {
+    this.token = token;
+    if (token) sessionStorage.setItem("chat.token", token);
+    else sessionStorage.removeItem("chat.token");
+  }
+
+  async request(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await response.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!response.ok) throw new ApiError(response.status, data);
+    return { data, nextCursor: response.headers.get("X-Next-Cursor") };
+  }
+
+  get(path) { return this.request("GET", path); }
+  post(path, body = {}) { return this.request("POST", path, body); }
+  patch(path, body) { return this.request("PATCH", path, body); }
+  delete(path) { return this.request("DELETE", path); }
+}
+
+// A socket that reconnects with backoff and resumes from the last seq it saw,
+// so nothing is lost or repeated. It authenticates with a single-use ticket:
+// the long-lived JWT never appears in a URL.
+export class ChatSocket {
+  constructor(api, { onFrame, onState, onResync }) {
+    this.api = api;
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.onResync = onResync;
+    this.lastSeq = null;
+    this.attempt = 0;
+    this.queue = [];
+    this.stopped = false;
+  }
+
+  async start() {
+    this.stopped = false;
+    this.onState("connecting");
+    let ticket;
+    try {
+      ({ data: { ticket } } = await this.api.post("/ws/ticket"));
+    } catch (error) {
+      if (error.status === 401) return this.onState("signed-out");
+      return this.retry();
+    }
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const since = this.lastSeq === null ? "" : `&since=${this.lastSeq}`;
+    const ws = new WebSocket(`${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}${since}`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.onState("online");
+      for (const frame of this.queue.splice(0)) ws.send(JSON.stringify(frame));
+    };
+    ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped || event.code === 4401) return this.onState(event.code === 4401 ? "signed-out" : "offline");
+      this.retry();
+    };
+  }
+
+  retry() {
+    const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.7 + Math.random() * 0.6);
+    this.attempt += 1;
+    this.onState("reconnecting", Math.round(delay / 1000));
+    this.timer = setTimeout(() => this.start(), delay);
+  }
+
+  receive(frame) {
+    if (frame.type === "hello") {
+      if (this.lastSeq === null) this.lastSeq = frame.seq;
+      return;
+    }
+    if (frame.type === "resync_required") {
+      this.lastSeq = frame.seq;
+      this.onResync();
+      return;
+    }
+    if (typeof frame.seq === "number" && frame.type !== "synced") {
+      if (this.lastSeq !== null && frame.seq <= this.lastSeq) return; // already applied
+      this.lastSeq = frame.seq;
+    }
+    this.onFrame(frame);
+  }
+
+  // Frames sent while disconnected wait for the next connection; sends carry a
+  // client_id, so a retry after a lost acknowledgement stores nothing twice.
+  send(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    else this.queue.push(frame);
+  }
+
+  // Drop the connection as a network failure would (used by tests and the console).
+  cut() {
+    if (this.ws) this.ws.close(4000, "cut");
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
+  }
+}
