@@ -34,3 +34,41 @@ def client(request: HttpRequest) -> HttpResponse:
     response = render(request, "index.html")
     response["Content-Security-Policy"] = CLIENT_CSP
     return response
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Checks nothing else, so a database outage
+    does not make an orchestrator restart every process at once."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database and (when configured) Redis answer; 503 otherwise."""
+    checks = {"database": _check_database(), "redis": _check_redis()}
+    ready = all(result in ("ok", "not configured") for result in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def _check_database() -> str:
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as error:  # any driver error means "not ready"
+        return f"error: {type(error).__name__}"
+
+
+def _check_redis() -> str:
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return "not configured"
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1).ping()
+        return "ok"
+    except redis.RedisError as error:
+        return f"error: {type(error).__name__}"

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver.errors import DomainError, InvalidInput
@@ -23,6 +24,7 @@ from messaging.exceptions import (
     InvalidJson,
     RateLimited,
     ServerError,
+    Unavailable,
     UnknownFrameType,
 )
 from messaging.serializers import ack_frame, message_frame
@@ -148,6 +150,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await handler(self, frame)
         except DomainError as error:
             await self._send_error(error, frame)
+        except (OperationalError, InterfaceError) as error:
+            logger.warning("Database unavailable handling a frame from user %s: %s", self.user.id, error)
+            await self._send_error(Unavailable(), frame)
         except Exception:
             logger.exception("Unexpected error handling a frame from user %s", self.user.id)
             await self._send_error(ServerError(), frame)

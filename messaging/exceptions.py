@@ -72,6 +72,12 @@ class UnknownFrameType(InvalidInput):
     code = "unknown_type"
 
 
+class Unavailable(DomainError):
+    code = "unavailable"
+    status = 503
+    default_detail = "The service is temporarily unavailable; nothing was stored. Retry with the same client_id."
+
+
 class ServerError(DomainError):
     code = "server_error"
     status = 500
@@ -143,6 +149,7 @@ __all__ = [
     "RateLimited",
     "RecipientNotFound",
     "ServerError",
+    "Unavailable",
     "UnknownFrameType",
     "UserNotFound",
 ]

@@ -164,7 +164,9 @@ def server_env(database_url: str, prefix: str) -> dict[str, str]:
     return env
 
 
-def start_server(env: dict[str, str], log_dir: Path, *extra_args: str) -> Server:
+def start_server(
+    env: dict[str, str], log_dir: Path, *extra_args: str, ready_path: str = "/users/me", ready_status: int = 401
+) -> Server:
     port = free_port()
     log = log_dir / f"daphne-{port}.log"
     process = subprocess.Popen(
@@ -190,7 +192,7 @@ def start_server(env: dict[str, str], log_dir: Path, *extra_args: str) -> Server
         if process.poll() is not None:
             raise RuntimeError(f"daphne exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if server.request("GET", "/users/me")[0] == 401:
+            if server.request("GET", ready_path)[0] == ready_status:
                 return server
         except OSError:
             time.sleep(0.1)
