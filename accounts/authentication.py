@@ -18,6 +18,7 @@ from accounts.exceptions import InvalidToken
 from accounts.models import User
 from accounts.selectors import user_get_active
 from accounts.services import TOKEN_VERSION_CLAIM, ws_ticket_redeem
+from chatserver.log import bind_user
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ class BearerTokenAuthentication(BaseAuthentication):
             raw_token = bearer_token_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
             if raw_token is None:
                 return None
-            return user_from_token(raw_token), raw_token
+            user = user_from_token(raw_token)
+            bind_user(user.id)
+            return user, raw_token
         except InvalidToken as error:
             logger.info("Rejected bearer token: %s", error.detail)
             raise AuthenticationFailed(error.detail, code=error.code) from None

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatserver.log.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -348,14 +349,19 @@ if env.str("ATTACHMENT_STORAGE", default="local") == "s3":
 # --------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "json": one JSON object per line with request and user ids (the production default).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "chatserver.log.JsonFormatter"},
+    },
     "filters": {"redact_secrets": {"()": "chatserver.log.RedactSecretsFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's default handlers for its own loggers would print unredacted; send

@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver.errors import DomainError, InvalidInput
+from chatserver.log import bind_user
 from messaging import events, ratelimit, selectors, services
 from messaging.exceptions import (
     FrameTooLarge,
@@ -59,6 +60,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
+        bind_user(user.id)  # this socket's task logs with its user
         self.token_version = user.token_version
         self.group = events.user_group(user.id)
         self.rejected_in_a_row = 0

@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import secrets
@@ -67,3 +68,25 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_json_log_lines_carry_request_and_user_ids():
+    from chatserver.log import JsonFormatter, RedactSecretsFilter, request_id_var, user_id_var
+
+    record = logging.LogRecord("chat", logging.WARNING, __file__, 1, "GET %s", ("/ws?token=secret",), None)
+    RedactSecretsFilter().filter(record)
+    request_token, user_token = request_id_var.set("req-1"), user_id_var.set("user-1")
+    try:
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(request_token)
+        user_id_var.reset(user_token)
+    assert line["message"] == "GET /ws?token=[REDACTED]"
+    assert (line["request_id"], line["user_id"], line["level"]) == ("req-1", "user-1", "WARNING")
+
+
+@pytest.mark.django_db
+def test_request_id_is_echoed_or_made(client):
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    made = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")["X-Request-ID"]
+    assert len(made) == 32 and "\n" not in made

@@ -41,6 +41,9 @@ def test_access_log_never_contains_a_token(stack):
     assert "/ws" in log and "/chats/" in log  # the requests were logged...
     assert alice.token not in log  # ...without the credential
     assert "token=[REDACTED]" in log
+    # Production logs are JSON lines with a request id (and the user id once known).
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert lines and all("request_id" in line and "user_id" in line for line in lines)
 
 
 def test_ticket_flow_keeps_the_jwt_out_of_the_url(stack):
