@@ -11,9 +11,6 @@ import contextvars
 import json
 import logging
 import re
-import uuid
-
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 SECRET_QUERY_PARAMETER = re.compile(r"(?i)([?&](?:token|ticket|access_token)=)[^&\s\"']*")
 REDACTED = "[REDACTED]"
@@ -53,7 +50,6 @@ def redact_daphne_access_log() -> None:
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 user_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("user_id", default=None)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def bind_user(user_id) -> None:
@@ -78,37 +74,3 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
-
-
-class RequestIdMiddleware:
-    """Tag each HTTP request with an id (the client's ``X-Request-ID`` when it is
-    sane, else a new one), echoed in the response and present in every log line."""
-
-    async_capable = True
-    sync_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def _start(self, request) -> str:
-        given = request.headers.get("X-Request-ID", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        request_id_var.set(request_id)
-        user_id_var.set(None)
-        return request_id
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        request_id = self._start(request)
-        response = self.get_response(request)
-        response["X-Request-ID"] = request_id
-        return response
-
-    async def __acall__(self, request):
-        request_id = self._start(request)
-        response = await self.get_response(request)
-        response["X-Request-ID"] = request_id
-        return response

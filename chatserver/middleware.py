@@ -1,11 +1,15 @@
 """Response post-processing: JSON error bodies and rate-limit headers."""
 
 import math
+import re
+import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from chatserver.log import request_id_var, user_id_var
 
 # Paths that keep Django's HTML pages (the admin and the docs are for browsers).
 HTML_PATH_PREFIXES = ("/admin/", "/static/", "/api/docs")
@@ -32,7 +36,7 @@ def json_error(status: int, detail: str | None = None, code: str | None = None) 
 
 
 class ResponseMiddleware:
-    """Base for middleware that only rewrites the response; works sync and async."""
+    """Base for middleware that tags the request and rewrites the response; works sync and async."""
 
     async_capable = True
     sync_capable = True
@@ -45,13 +49,18 @@ class ResponseMiddleware:
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self.__acall__(request)
+        self.before(request)
         return self.process(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        self.before(request)
         return self.process(request, await self.get_response(request))
 
+    def before(self, request: HttpRequest) -> None:
+        """Runs before the view; nothing by default."""
+
     def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        raise NotImplementedError
+        return response
 
 
 class JsonErrorMiddleware(ResponseMiddleware):
@@ -80,4 +89,22 @@ class RateLimitHeadersMiddleware(ResponseMiddleware):
             response["RateLimit-Reset"] = str(math.ceil(decision.reset_after))
             if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
                 response["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+        return response
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware(ResponseMiddleware):
+    """Tag each HTTP request with an id (the client's ``X-Request-ID`` when it is
+    sane, else a new one), echoed in the response and present in every log line."""
+
+    def before(self, request: HttpRequest) -> None:
+        given = request.headers.get("X-Request-ID", "")
+        request.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id_var.set(request.request_id)
+        user_id_var.set(None)
+
+    def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response["X-Request-ID"] = request.request_id
         return response
