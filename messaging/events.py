@@ -109,13 +109,17 @@ def message_deleted(message: Message) -> None:
     """Tell everyone, and scrub the content from the logged frames of the message,
     so a device resuming later never sees what was deleted."""
     users = selectors.users_who_saw(message)  # members who left since had it too
-    for event in UserEvent.objects.filter(
-        user_id__in=users,
-        frame__id=str(message.id),
-        frame__type__in=["direct_message", "group_message", "message_edited"],
-    ):
+    logged = list(
+        UserEvent.objects.filter(
+            user_id__in=users,
+            frame__id=str(message.id),
+            frame__type__in=["direct_message", "group_message", "message_edited"],
+        ).only("id", "frame")
+    )
+    for event in logged:
         event.frame = {**event.frame, "content": "", "attachments": []}
-        event.save(update_fields=["frame"])
+    # One statement per batch rather than one per member and frame (a big group's log).
+    UserEvent.objects.bulk_update(logged, ["frame"], batch_size=500)
     publish([(pk, deleted_frame(message)) for pk in users])
 
 
