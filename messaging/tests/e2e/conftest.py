@@ -4,6 +4,11 @@ Each test module gets its own database (a SQLite file, or a fresh PostgreSQL
 database when DATABASE_URL points at PostgreSQL), migrated by ``manage.py``,
 and daphne processes running the production settings (DEBUG off). With
 REDIS_URL set, a second process shares PostgreSQL and Redis with the first.
+
+The server is daphne (the development server) unless ``E2E_SERVER=uvicorn``
+asks for ``manage.py serve``, the production server; CI runs the PostgreSQL +
+Redis pass that way. Tests of production-only behaviour (graceful shutdown,
+slow readers, nginx) always use ``serve``.
 """
 
 import contextlib
@@ -164,40 +169,52 @@ def server_env(database_url: str, prefix: str) -> dict[str, str]:
     return env
 
 
+DEFAULT_SERVER = os.environ.get("E2E_SERVER", "daphne")
+
+
+def server_command(kind: str, port: int, extra_args: tuple[str, ...]) -> list[str]:
+    if kind == "daphne":
+        address = ["-b", "127.0.0.1", "-p", str(port)]
+        return [sys.executable, "-m", "daphne", *address, *extra_args, "chatserver.asgi:application"]
+    if kind == "uvicorn":
+        return [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args]
+    raise ValueError(f"unknown E2E_SERVER {kind!r}")
+
+
+def wait_until_up(server: "Server", ready_path: str = "/users/me", ready_status: int = 401) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log.read_text()}")
+        try:
+            if server.request("GET", ready_path)[0] == ready_status:
+                return
+        except OSError:
+            time.sleep(0.1)
+    server.process.kill()
+    raise RuntimeError(f"server did not come up:\n{server.log.read_text()}")
+
+
 def start_server(
-    env: dict[str, str], log_dir: Path, *extra_args: str, ready_path: str = "/users/me", ready_status: int = 401
+    env: dict[str, str],
+    log_dir: Path,
+    *extra_args: str,
+    kind: str = DEFAULT_SERVER,
+    ready_path: str = "/users/me",
+    ready_status: int = 401,
 ) -> Server:
     port = free_port()
-    log = log_dir / f"daphne-{port}.log"
+    log = log_dir / f"{kind}-{port}.log"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            *extra_args,
-            "chatserver.asgi:application",
-        ],
+        server_command(kind, port, extra_args),
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
     server = Server(port, process, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if server.request("GET", ready_path)[0] == ready_status:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"daphne did not come up:\n{log.read_text()}")
+    wait_until_up(server, ready_path, ready_status)
+    return server
 
 
 def stop_server(server: Server) -> None:
@@ -210,15 +227,15 @@ def stop_server(server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def server_factory(database_url, tmp_path_factory) -> Iterator:
-    """``server_factory(*daphne_args, **env)`` starts a daphne process on the module's database."""
+    """``server_factory(*server_args, kind=..., **env)`` starts a server process on the module's database."""
     env = server_env(database_url, f"e2e{uuid.uuid4().hex[:8]}")
     env["MEDIA_ROOT"] = str(tmp_path_factory.mktemp("media"))
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
     log_dir = tmp_path_factory.mktemp("logs")
     started: list[Server] = []
 
-    def start(*extra_args: str, **env_overrides: str) -> Server:
-        server = start_server({**env, **env_overrides}, log_dir, *extra_args)
+    def start(*extra_args: str, kind: str = DEFAULT_SERVER, **env_overrides: str) -> Server:
+        server = start_server({**env, **env_overrides}, log_dir, *extra_args, kind=kind)
         started.append(server)
         return server
 

@@ -145,8 +145,16 @@ def _raw_websocket(port: int, token: str) -> socket.socket:
     return sock
 
 
-def test_dead_socket_is_dropped_after_ping_timeout(server_factory, stack):
-    server = server_factory("--ping-interval", "1", "--ping-timeout", "2")
+FAST_PINGS = {
+    "daphne": (("--ping-interval", "1", "--ping-timeout", "2"), {}),
+    "uvicorn": ((), {"WS_PING_INTERVAL_SECONDS": "1", "WS_PING_TIMEOUT_SECONDS": "2"}),
+}
+
+
+@pytest.mark.parametrize("kind", FAST_PINGS)
+def test_dead_socket_is_dropped_after_ping_timeout(server_factory, stack, kind):
+    args, env = FAST_PINGS[kind]
+    server = server_factory(*args, kind=kind, **env)
     alice = stack.account()
     dead = _raw_websocket(server.port, alice.token)
     alive = alice.connect(server)  # the websockets client answers pings
