@@ -9,6 +9,7 @@ from http import HTTPStatus
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from chatserver import metrics
 from chatserver.log import request_id_var, user_id_var
 
 # Paths that keep Django's HTML pages (the admin and the docs are for browsers).
@@ -107,4 +108,14 @@ class RequestIdMiddleware(ResponseMiddleware):
 
     def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response["X-Request-ID"] = request.request_id
+        return response
+
+
+class MetricsMiddleware(ResponseMiddleware):
+    """Counts responses by status; 5xx also count as errors."""
+
+    def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        metrics.HTTP_RESPONSES.labels(str(response.status_code)).inc()
+        if response.status_code >= 500:
+            metrics.ERRORS.labels("http").inc()
         return response

@@ -84,11 +84,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "chatserver",
     "accounts",
     "messaging",
 ]
 
 MIDDLEWARE = [
+    "chatserver.middleware.MetricsMiddleware",
     "chatserver.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -280,6 +282,25 @@ WS_TICKET_TTL_SECONDS = 30
 # Browser origins allowed to open WebSockets (host names or scheme://host[:port];
 # a leading dot matches subdomains). Clients that send no Origin are not affected.
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
+
+# --------------------------------------------------------------------------
+# Production server (`manage.py serve`, uvicorn)
+# --------------------------------------------------------------------------
+
+SERVER_HOST = env.str("SERVER_HOST", default="127.0.0.1")
+# Worker processes of one `serve` command; each is a full chat process (the
+# channel layer must then be Redis so they see each other's sockets).
+SERVER_WORKERS = env.int("SERVER_WORKERS", default=1)
+# Pings detect dead peers and clients that stopped reading: no pong within the
+# timeout and the socket is closed.
+WS_PING_INTERVAL_SECONDS = env.float("WS_PING_INTERVAL_SECONDS", default=20)
+WS_PING_TIMEOUT_SECONDS = env.float("WS_PING_TIMEOUT_SECONDS", default=20)
+# On SIGTERM: stop accepting, close sockets with 1012 (clients reconnect
+# elsewhere), and give in-flight requests this long to finish.
+SHUTDOWN_TIMEOUT_SECONDS = env.float("SHUTDOWN_TIMEOUT_SECONDS", default=20)
+
+# Prometheus metrics at /metrics, only for requests bearing this token (unset: 404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --------------------------------------------------------------------------
 # HTTPS hardening (DEBUG off). Behind a TLS-terminating proxy, set

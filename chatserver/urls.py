@@ -2,12 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from chatserver.metrics import metrics_view
 from chatserver.views import client, healthz, readyz
 
 urlpatterns = [
     path("", client, name="client"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),
     path("admin/", admin.site.urls),

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 import weakref
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from accounts.authentication import BEARER_SUBPROTOCOL
+from chatserver import metrics
 from chatserver.errors import DomainError, InvalidInput
 from chatserver.log import bind_user
 from messaging import events, ratelimit, selectors, services
@@ -74,10 +76,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # one of its offers echoed; echo "bearer", never the token.
         subprotocols = self.scope.get("subprotocols") or []
         await self.accept(BEARER_SUBPROTOCOL if subprotocols[:1] == [BEARER_SUBPROTOCOL] else None)
+        metrics.OPEN_SOCKETS.inc()
+        self.counted = True
         try:
             await self._start()
         except Exception:
             logger.exception("Failed to start the socket of user %s", self.user.id)
+            metrics.ERRORS.labels("websocket").inc()
             await self.close(CLOSE_SERVER_ERROR)
 
     async def _start(self) -> None:
@@ -98,6 +103,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._deliver_offline()
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            metrics.OPEN_SOCKETS.dec()
+            self.counted = False
         if not hasattr(self, "group"):
             return
         if expiry := getattr(self, "expiry", None):
@@ -259,6 +267,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     }
 
     async def _send_error(self, error: DomainError, frame: Any) -> None:
+        if error.status >= 500:
+            metrics.ERRORS.labels("websocket").inc()
         reply = {"type": "error", **error.as_dict()}
         if isinstance(frame, dict) and isinstance(frame.get("client_id"), str):
             reply["client_id"] = frame["client_id"]
@@ -272,6 +282,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             # The device may now miss events; make it reconnect and resume.
             logger.exception("Failed to forward an event to user %s", self.user.id)
+            metrics.ERRORS.labels("websocket").inc()
             await self.close(CLOSE_SERVER_ERROR)
 
     async def _forward(self, event: dict[str, Any]) -> None:
@@ -281,12 +292,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             if seq <= self.last_seq:
                 return  # already sent (replayed, or a duplicate)
             if seq > self.last_seq + 1:
+                metrics.CHANNEL_LAYER_DROPS.inc(seq - self.last_seq - 1)
                 await self._replay(after=self.last_seq, until=seq - 1)  # the channel layer lost some
             self.last_seq = seq
         if frame["type"] in MESSAGE_FRAMES and frame["id"] in self.replayed:
             return
         await self.send_json(frame)
         if "delivery" in event:
+            committed_at = datetime.fromisoformat(frame["created_at"]).timestamp()
+            metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - committed_at))
             await db(services.messages_delivered)(self.user, [uuid.UUID(frame["id"])])
 
     async def session_revoked(self, event: dict[str, Any]) -> None:

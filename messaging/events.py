@@ -19,6 +19,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from chatserver import metrics
 from messaging import selectors
 from messaging.models import Conversation, EventStream, Message, UserEvent
 from messaging.serializers import deleted_frame, edited_frame, message_frame
@@ -52,6 +53,7 @@ def _send_after_commit(messages: list[tuple[uuid.UUID, dict[str, Any]]]) -> None
             async_to_sync(send)()
         except Exception:
             # Durable events are in the log; devices that miss this catch up from it.
+            metrics.CHANNEL_LAYER_ERRORS.inc()
             logger.exception("Channel layer send failed for %s", messages[0][1].get("type"))
 
     transaction.on_commit(deliver)
@@ -96,6 +98,8 @@ def send_ephemeral(user_ids: Iterable[uuid.UUID], frame: dict[str, Any]) -> None
 
 
 def message_created(message: Message) -> None:
+    kind = message.conversation.kind
+    transaction.on_commit(lambda: metrics.MESSAGES_STORED.labels(kind).inc())
     frame = message_frame(message)
     # The receiver's devices report delivery; the sender's devices do not.
     publish([(pk, frame, {"delivery": True} if pk != message.sender_id else {}) for pk in participants(message)])

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from chatserver import metrics
+
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -173,8 +175,14 @@ def rate(name: str) -> Rate:
     return Rate(capacity, per_second)
 
 
+def _counted(name: str, decision: Decision) -> Decision:
+    if not decision.allowed:
+        metrics.RATE_LIMITED.labels(name).inc()
+    return decision
+
+
 def hit(name: str, key: str) -> Decision:
-    return get_limiter().hit(f"{name}:{key}", rate(name))
+    return _counted(name, get_limiter().hit(f"{name}:{key}", rate(name)))
 
 
 def peek(name: str, key: str) -> Decision:
@@ -185,5 +193,5 @@ def peek(name: str, key: str) -> Decision:
 async def ahit(name: str, key: str) -> Decision:
     limiter = get_limiter()
     if limiter.blocking:
-        return await sync_to_async(limiter.hit, thread_sensitive=False)(f"{name}:{key}", rate(name))
-    return limiter.hit(f"{name}:{key}", rate(name))
+        return _counted(name, await sync_to_async(limiter.hit, thread_sensitive=False)(f"{name}:{key}", rate(name)))
+    return _counted(name, limiter.hit(f"{name}:{key}", rate(name)))

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from prometheus_client import REGISTRY
 
 from messaging import services
 from messaging.models import EventStream, Message, UserEvent
@@ -120,11 +121,13 @@ async def test_a_lost_live_event_is_filled_in_from_the_log(connect, alice, bob):
             frame={"type": "unread", "seq": stream.last_seq, "conversation": None, "with": None, "count": 7},
         )
 
+    drops = REGISTRY.get_sample_value("chat_channel_layer_drops_total") or 0
     await database_sync_to_async(lose_an_event)()
     await send(sender=alice, to=str(bob.id), content="live")
     lost, live = await device.recv(), await device.recv()
     assert (lost["type"], lost["count"]) == ("unread", 7)
     assert live["type"] == "direct_message" and live["seq"] == lost["seq"] + 1
+    assert REGISTRY.get_sample_value("chat_channel_layer_drops_total") == drops + 1
 
 
 # ---- delivery and read receipts --------------------------------------------------------

@@ -1,0 +1,60 @@
+"""Prometheus metrics of one process, served by ``GET /metrics``.
+
+Each process is scraped on its own (not through the load balancer). With
+several uvicorn workers in one ``serve`` command, set PROMETHEUS_MULTIPROC_DIR
+to an empty directory and the endpoint aggregates them (prometheus_client's
+multiprocess mode).
+"""
+
+import hmac
+import os
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+OPEN_SOCKETS = Gauge("chat_websocket_connections", "Open WebSocket connections.", multiprocess_mode="livesum")
+MESSAGES_STORED = Counter("chat_messages_stored", "Messages stored (acknowledged to their sender).", ["kind"])
+DELIVERY_LATENCY = Histogram(
+    "chat_delivery_latency_seconds",
+    "From a message's commit to its frame being written to a receiving device.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RATE_LIMITED = Counter("chat_rate_limited", "Requests and frames refused by a rate limit.", ["limit"])
+HTTP_RESPONSES = Counter("chat_http_responses", "HTTP responses by status code.", ["status"])
+ERRORS = Counter("chat_errors", "Server-side failures: 5xx responses and server_error/unavailable frames.", ["where"])
+CHANNEL_LAYER_DROPS = Counter(
+    "chat_channel_layer_drops",
+    "Logged events the channel layer lost on the way to a socket (filled in from the event log).",
+)
+CHANNEL_LAYER_ERRORS = Counter("chat_channel_layer_errors", "Channel-layer sends that failed (e.g. Redis down).")
+
+
+def _registry() -> CollectorRegistry | None:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Not public by default: 404 unless METRICS_TOKEN is set, then only with
+    ``Authorization: Bearer <METRICS_TOKEN>`` (Prometheus' ``authorization``)."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise Http404  # no hint that the endpoint exists
+    registry = _registry()
+    body = generate_latest(registry) if registry else generate_latest()
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

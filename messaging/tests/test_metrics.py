@@ -1,0 +1,83 @@
+"""Prometheus metrics: the endpoint is private by default, and the counters move
+with the events they name."""
+
+import pytest
+from django.test import AsyncClient
+from prometheus_client import REGISTRY
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+TOKEN = "metrics-scrape-token-0123456789abcdef"
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_metrics_endpoint_is_404_without_a_configured_token(settings):
+    settings.METRICS_TOKEN = ""
+    response = await AsyncClient().get("/metrics", headers={"Authorization": "Bearer anything"})
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Token {TOKEN}", f"Bearer {TOKEN}x"])
+async def test_metrics_endpoint_hides_itself_from_a_wrong_token(settings, header):
+    settings.METRICS_TOKEN = TOKEN
+    headers = {"Authorization": header} if header else {}
+    assert (await AsyncClient().get("/metrics", headers=headers)).status_code == 404
+
+
+async def test_metrics_endpoint_serves_prometheus_text_with_the_token(settings):
+    settings.METRICS_TOKEN = TOKEN
+    response = await AsyncClient().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    body = response.content.decode()
+    for name in (
+        "chat_websocket_connections",
+        "chat_messages_stored_total",
+        "chat_delivery_latency_seconds_bucket",
+        "chat_rate_limited_total",
+        "chat_http_responses_total",
+        "chat_channel_layer_drops_total",
+    ):
+        assert name in body
+
+
+async def test_http_responses_are_counted_by_status():
+    before = sample("chat_http_responses_total", status="404")
+    await AsyncClient().get("/no-such-path")
+    assert sample("chat_http_responses_total", status="404") == before + 1
+
+
+async def test_sockets_messages_and_delivery_latency_are_measured(connect, alice, bob):
+    sockets = sample("chat_websocket_connections")
+    stored = sample("chat_messages_stored_total", kind="direct")
+    delivered = sample("chat_delivery_latency_seconds_count")
+
+    _, sender = await connect(alice)
+    _, receiver = await connect(bob)
+    assert sample("chat_websocket_connections") == sockets + 2
+
+    await sender.send({"type": "direct_message", "to": str(bob.id), "content": "hi"})
+    await sender.recv_type("ack")
+    await receiver.recv_type("direct_message")
+    assert sample("chat_messages_stored_total", kind="direct") == stored + 1
+    # Only the receiving device observes a delivery latency, not the sender's echo.
+    assert sample("chat_delivery_latency_seconds_count") == delivered + 1
+    assert sample("chat_delivery_latency_seconds_sum") >= 0
+
+    await receiver.close()
+    assert sample("chat_websocket_connections") == sockets + 1
+
+
+async def test_refused_frames_are_counted_per_limit(connect, alice, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ws": (1, 0.001)}
+    before = sample("chat_rate_limited_total", limit="ws")
+    _, device = await connect(alice)
+    await device.send({"type": "ping"})
+    await device.recv_type("pong")
+    await device.send({"type": "ping"})
+    assert (await device.recv_type("error"))["code"] == "rate_limited"
+    assert sample("chat_rate_limited_total", limit="ws") == before + 1
