@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -41,9 +42,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if isinstance(exc, RateLimited) else None
         return Response(exc.as_dict(), status=exc.status, headers=headers)
 
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        # The database is down or restarting: nothing was stored; retry later.
-        logger.warning("Database unavailable in %s: %s", context.get("view").__class__.__name__, exc)
+    if isinstance(exc, (OperationalError, InterfaceError, RedisError)):
+        # The database (or Redis, for tickets) is down or restarting: nothing was stored; retry later.
+        logger.warning("Service unavailable in %s: %s", context.get("view").__class__.__name__, exc)
         return Response(
             {"detail": "The service is temporarily unavailable; retry shortly.", "code": "unavailable"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

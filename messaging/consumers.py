@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver import metrics
+from chatserver.channel_layer import RECONNECTED, UNAVAILABLE
 from chatserver.errors import DomainError, InvalidInput
 from chatserver.log import bind_user
 from messaging import events, ratelimit, selectors, services
@@ -71,7 +72,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.replayed: set[str] = set()
         self.typing: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task] = set()
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._join_group()
         # A browser authenticating with the "bearer, <JWT>" subprotocol pair must see
         # one of its offers echoed; echo "bearer", never the token.
         subprotocols = self.scope.get("subprotocols") or []
@@ -114,10 +115,41 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             task.cancel()
         for recipient in list(self.typing):
             await self._stop_typing(recipient)
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        with contextlib.suppress(*UNAVAILABLE):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
         await db(services.presence_disconnected)(self.user, self.channel_name)
         # Not a task of this consumer: it must outlive the socket.
         _background(_settle_presence_later(self.user.id))
+
+    async def _join_group(self) -> bool:
+        """Join the user's group; while the channel layer is down the socket still
+        works (sends are stored and acknowledged) and a task keeps trying."""
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            return True
+        except UNAVAILABLE as error:
+            logger.warning(
+                "Channel layer unavailable; user %s gets no live events until it returns: %s", self.user.id, error
+            )
+            self._spawn(self._rejoin_when_layer_returns())
+            return False
+
+    async def _rejoin_when_layer_returns(self) -> None:
+        delay = 0.2
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            with contextlib.suppress(*UNAVAILABLE):
+                # Handled in order with live events, by layer_reconnected.
+                await self.channel_layer.send(self.channel_name, dict(RECONNECTED))
+                return
+
+    async def layer_reconnected(self, event: dict[str, Any]) -> None:
+        """The channel layer is back (possibly a restarted Redis that forgot every
+        group): join again, then send what the log holds beyond the last seq sent."""
+        if await self._join_group():
+            await self._replay(after=self.last_seq)
+            await db(services.presence_connected)(self.user, self.channel_name)
 
     def _close_when_credentials_expire(self) -> None:
         expire_at = self.scope.get("credentials_expire_at")

@@ -9,10 +9,12 @@ process and a settle on another can never both win. In process memory by
 default; in Redis, shared by all processes, when ``REDIS_URL`` is set.
 """
 
+import functools
+import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -21,6 +23,26 @@ from messaging.ratelimit import Clock
 
 # A socket's registration lives this long unless refreshed (every third of it).
 SOCKET_TTL_SECONDS = 90
+
+logger = logging.getLogger(__name__)
+
+
+def _fail_soft(default: Callable[[], object]) -> Callable:
+    """Presence is advisory: while Redis is unreachable nobody is announced and
+    everyone reads as offline, instead of chat and REST failing with it."""
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except self._errors as error:
+                logger.warning("Presence unavailable (%s): %s", method.__name__, error)
+                return default()
+
+        return wrapper
+
+    return decorate
 
 
 @dataclass
@@ -138,10 +160,12 @@ class RedisPresence:
         self._disconnect = self._client.register_script(_DISCONNECT_LUA)
         self._settle = self._client.register_script(_SETTLE_LUA)
         self._online_set = f"{prefix}:online"
+        self._errors = (redis.RedisError, OSError)
 
     def _keys(self, user_id: uuid.UUID) -> list[str]:
         return [f"{self.prefix}:sockets:{user_id}", f"{self.prefix}:state:{user_id}", self._online_set]
 
+    @_fail_soft(lambda: None)
     def connect(self, user_id: uuid.UUID, channel: str) -> int | None:
         now = self.clock()
         version = self._connect(
@@ -150,6 +174,7 @@ class RedisPresence:
         )
         return int(version) if version else None
 
+    @_fail_soft(lambda: None)
     def refresh(self, user_id: uuid.UUID, channel: str) -> None:
         key = self._keys(user_id)[0]
         pipe = self._client.pipeline()
@@ -157,13 +182,16 @@ class RedisPresence:
         pipe.expire(key, SOCKET_TTL_SECONDS * 2)
         pipe.execute()
 
+    @_fail_soft(lambda: None)
     def disconnect(self, user_id: uuid.UUID, channel: str) -> None:
         self._disconnect(keys=self._keys(user_id)[:2], args=[self.clock(), channel])
 
+    @_fail_soft(lambda: None)
     def settle(self, user_id: uuid.UUID) -> int | None:
         version = self._settle(keys=self._keys(user_id), args=[self.clock(), str(user_id)])
         return int(version) if version else None
 
+    @_fail_soft(set)
     def online(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         user_ids = list(user_ids)
         if not user_ids:
@@ -174,6 +202,7 @@ class RedisPresence:
             pipe.zcount(self._keys(pk)[0], f"({now}", "+inf")
         return {pk for pk, count in zip(user_ids, pipe.execute(), strict=True) if count}
 
+    @_fail_soft(list)
     def stale(self, grace: float) -> list[uuid.UUID]:
         now = self.clock()
         candidates = [uuid.UUID(raw.decode()) for raw in self._client.sscan_iter(self._online_set, count=500)]
