@@ -70,6 +70,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.last_seq = 0
         # Ids sent by offline delivery; a live copy of one arriving later is a duplicate.
         self.replayed: set[str] = set()
+        # Delivered ids whose receipt could not be stored yet (database down).
+        self.unreported: list[uuid.UUID] = []
         self.typing: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task] = set()
         await self._join_group()
@@ -333,7 +335,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if "delivery" in event:
             committed_at = datetime.fromisoformat(frame["created_at"]).timestamp()
             metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - committed_at))
-            await db(services.messages_delivered)(self.user, [uuid.UUID(frame["id"])])
+            self.unreported.append(uuid.UUID(frame["id"]))
+            try:
+                await db(services.messages_delivered)(self.user, self.unreported)
+            except (OperationalError, InterfaceError) as error:
+                # The frame reached the device; its receipt goes with the next one.
+                logger.warning("Delivery receipt postponed for user %s: %s", self.user.id, error)
+                return
+            self.unreported = []
 
     async def session_revoked(self, event: dict[str, Any]) -> None:
         if self.token_version < event["token_version"]:

@@ -6,23 +6,30 @@ so they can stop them without disturbing anything else. They run when the
 suite runs on PostgreSQL + Redis; there a missing binary is a failure.
 """
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from messaging.tests.e2e.conftest import (
-    Server,
+    ROOT,
     Stack,
     _is_postgres,
     free_port,
     recv_json,
     recv_type,
+    server_env,
+    start_server,
+    stop_server,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -149,3 +156,116 @@ def test_redis_outage_loses_nothing_and_heals_itself(server_factory, redis_serve
         for server in (one, two):
             assert server.process.poll() is None
             assert "Internal Server Error" not in server.log.read_text()
+
+
+class PostgresProcess:
+    """A private PostgreSQL cluster (initdb) that a test may stop and start."""
+
+    def __init__(self, directory: Path) -> None:
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        self.bin = Path(binary("initdb", *map(str, versions))).parent
+        self.port = free_port()
+        self.directory = directory
+        self.data = directory / "data"
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_postgres:
+            shutil.chown(directory, "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_postgres, str(self.bin / tool), *args], check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresProcess]:
+    # Not under pytest's private temp root: the postgres user must reach it.
+    directory = Path(tempfile.mkdtemp(prefix="chat-fault-pg-"))
+    directory.chmod(0o755)
+    postgres = PostgresProcess(directory)
+    postgres.start()
+    yield postgres
+    with contextlib.suppress(subprocess.CalledProcessError):
+        postgres.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_postgres_restart_means_503_meanwhile_and_no_false_ack(postgres_server, tmp_path):
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as connection:
+        connection.execute("CREATE DATABASE chat")
+    database_url = f"postgres://postgres@127.0.0.1:{postgres_server.port}/chat"
+    env = server_env(database_url, "pgfault")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    server = start_server(env, tmp_path)
+    stack = Stack([server])
+    try:
+        with stack.sockets:
+            alice, bob = stack.account(), stack.account()
+            alice_phone, bob_phone = alice.connect(server), bob.connect(server)
+            acked: dict[str, str] = {}
+            refused: list[str] = []
+
+            def send(client_id: str) -> None:
+                bob_phone.send(
+                    json.dumps({"type": "direct_message", "to": alice.id, "content": client_id, "client_id": client_id})
+                )
+                while True:
+                    frame = recv_json(bob_phone, timeout=15)
+                    if frame["type"] == "ack":
+                        acked[frame["client_id"]] = frame["id"]
+                        return
+                    if frame["type"] == "error":
+                        assert frame["code"] == "unavailable", frame
+                        assert frame["client_id"] == client_id
+                        refused.append(client_id)
+                        return
+
+            send("m0")
+            postgres_server.stop()
+            # Down: REST answers 503 JSON; sends are refused, never acknowledged.
+            status, body = server.request("GET", "/users/me", token=alice.token)
+            assert (status, body["code"]) == (503, "unavailable")
+            assert server.request("GET", "/readyz")[0] == 503
+            for number in range(1, 4):
+                send(f"m{number}")
+            assert refused == ["m1", "m2", "m3"]
+
+            postgres_server.start()
+            # Back, without restarting the app: the first request may still find a
+            # dead pooled connection (503), then it is replaced.
+            deadline = time.monotonic() + 20
+            while server.request("GET", "/users/me", token=alice.token)[0] != 200:
+                assert time.monotonic() < deadline, "the app did not recover"
+                time.sleep(0.2)
+            # The client retries what was refused, with the same client_ids.
+            for client_id in ["m1", "m2", "m3", "m4"]:
+                for _ in range(5):
+                    send(client_id)
+                    if client_id in acked:
+                        break
+            assert set(acked) == {"m0", "m1", "m2", "m3", "m4"}
+
+            with psycopg.connect(database_url) as connection:
+                stored = dict(connection.execute("SELECT client_id, id::text FROM messaging_message").fetchall())
+            assert {k: v.replace("-", "") for k, v in stored.items()} == {
+                k: v.replace("-", "") for k, v in acked.items()
+            }
+            assert server.process.poll() is None
+            assert "Internal Server Error" not in server.log.read_text()
+            # Alice, connected throughout, ends with every stored message.
+            ids = set()
+            while len(ids) < len(stored):
+                ids.add(recv_type(alice_phone, "direct_message", timeout=10)["id"])
+            assert ids == set(acked.values())
+    finally:
+        stop_server(server)
