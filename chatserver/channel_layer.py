@@ -34,6 +34,9 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                     return dict(RECONNECTED)
                 return await super().receive(channel)
             except UNAVAILABLE as error:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the consumer is going away; an error on the way out is not an outage
                 if not failed:
                     metrics.CHANNEL_LAYER_ERRORS.inc()
                     logger.warning("Channel layer unreachable, retrying: %s", error)

@@ -142,6 +142,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
+    # psycopg's connection pool: without it every database_sync_to_async call
+    # (each message, each receipt) opens and closes a PostgreSQL connection.
+    # A pooled connection is checked before it is handed out, so connections
+    # broken by a database restart are replaced instead of failing a request.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=5),
+    }
+    # With a pool, Django passes this on as the pool's connection check.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -163,7 +173,10 @@ if REDIS_URL:
             # channels-redis, plus riding out a Redis outage (chatserver/channel_layer.py).
             "BACKEND": "chatserver.channel_layer.ResilientRedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, which
+                # cuts channels-redis' 5 s blocking pops on every idle socket
+                # (redis/redis-py#4091); no read timeout, as before redis-py 8.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 2}],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="chat"),
             },
         }
@@ -267,6 +280,9 @@ PRESENCE_GRACE_SECONDS = env.float("PRESENCE_GRACE_SECONDS", default=5)
 TYPING_TIMEOUT_SECONDS = env.float("TYPING_TIMEOUT_SECONDS", default=5)
 # Events kept per user for resume (?since=); older ones are pruned by `manage.py prune_events`.
 EVENT_LOG_RETENTION_DAYS = env.int("EVENT_LOG_RETENTION_DAYS", default=30)
+# Each socket compares its last seq with the head of the log this often, to
+# recover an event the channel layer dropped when no later event reveals the gap.
+WS_CATCH_UP_SECONDS = env.float("WS_CATCH_UP_SECONDS", default=60)
 # Rate-limited WebSocket frames in a row after which the socket is closed (code 4429).
 WS_FLOOD_CLOSE_AFTER = env.int("WS_FLOOD_CLOSE_AFTER", default=50)
 # Client addresses: how many proxies in front of the app append to X-Forwarded-For

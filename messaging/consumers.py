@@ -74,6 +74,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.unreported: list[uuid.UUID] = []
         self.typing: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task] = set()
+        # Live forwarding, gap fills and catch-ups send in seq order, one at a time.
+        self.delivering = asyncio.Lock()
         await self._join_group()
         # A browser authenticating with the "bearer, <JWT>" subprotocol pair must see
         # one of its offers echoed; echo "bearer", never the token.
@@ -99,11 +101,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if since:
             try:
                 await self._resume(since[0])
+                self._spawn(self._catch_up_periodically())
                 return
             except DomainError as error:
                 await self._send_error(error, None)  # then carry on as without since
         self.last_seq = head
         await self._deliver_offline()
+        self._spawn(self._catch_up_periodically())
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
@@ -150,7 +154,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """The channel layer is back (possibly a restarted Redis that forgot every
         group): join again, then send what the log holds beyond the last seq sent."""
         if await self._join_group():
-            await self._replay(after=self.last_seq)
+            async with self.delivering:
+                await self._replay(after=self.last_seq)
             await db(services.presence_connected)(self.user, self.channel_name)
 
     def _close_when_credentials_expire(self) -> None:
@@ -166,6 +171,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def _catch_up_periodically(self) -> None:
+        """A channel layer may drop an event (a full channel, a Redis failover);
+        the next live event fills the gap, and this covers a gap with no next
+        event: now and then, compare with the head of the log."""
+        while True:
+            await asyncio.sleep(settings.WS_CATCH_UP_SECONDS)
+            try:
+                head, _ = await db(selectors.event_stream_state)(self.user.id)
+                if head > self.last_seq:
+                    async with self.delivering:
+                        await self._replay(after=self.last_seq)
+            except (OperationalError, InterfaceError) as error:
+                logger.warning("Catch-up for user %s skipped: %s", self.user.id, error)
 
     async def _keep_presence(self) -> None:
         from messaging.presence import SOCKET_TTL_SECONDS
@@ -255,7 +274,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "pong"})
 
     async def _on_sync(self, frame: dict[str, Any]) -> None:
-        await self._resume(frame.get("since"))
+        async with self.delivering:
+            await self._resume(frame.get("since"))
 
     async def _on_read(self, frame: dict[str, Any]) -> None:
         target = frame.get("conversation") or frame.get("with")
@@ -312,7 +332,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_event(self, event: dict[str, Any]) -> None:
         try:
-            await self._forward(event)
+            async with self.delivering:
+                await self._forward(event)
         except Exception:
             # The device may now miss events; make it reconnect and resume.
             logger.exception("Failed to forward an event to user %s", self.user.id)

@@ -130,6 +130,27 @@ async def test_a_lost_live_event_is_filled_in_from_the_log(connect, alice, bob):
     assert REGISTRY.get_sample_value("chat_channel_layer_drops_total") == drops + 1
 
 
+async def test_a_lost_event_with_nothing_after_it_is_caught_up(connect, alice, bob, settings):
+    """No later event reveals the gap: the periodic check against the log does."""
+    settings.WS_CATCH_UP_SECONDS = 0.2
+    _, device = await connect(bob)
+
+    def lose_an_event():
+        stream, _ = EventStream.objects.get_or_create(user=bob)
+        stream.last_seq += 1
+        stream.save()
+        UserEvent.objects.create(
+            user=bob,
+            seq=stream.last_seq,
+            frame={"type": "unread", "seq": stream.last_seq, "conversation": None, "with": None, "count": 3},
+        )
+
+    await database_sync_to_async(lose_an_event)()
+    lost = await device.recv(timeout=3)
+    assert (lost["type"], lost["count"]) == ("unread", 3)
+    await device.assert_silent(0.5)  # sent once, not on every check
+
+
 # ---- delivery and read receipts --------------------------------------------------------
 
 

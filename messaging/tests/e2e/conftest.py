@@ -11,6 +11,7 @@ Redis pass that way. Tests of production-only behaviour (graceful shutdown,
 slow readers, nginx) always use ``serve``.
 """
 
+import base64
 import contextlib
 import json
 import os
@@ -118,6 +119,27 @@ def recv_type(socket_: ClientConnection, frame_type: str, timeout: float = 5) ->
         frame = recv_json(socket_, max(0.01, deadline - time.monotonic()))
         if frame["type"] == frame_type:
             return frame
+
+
+def raw_websocket(port: int, token: str) -> socket.socket:
+    """A client that completes the handshake and then never answers a ping."""
+    sock = socket.socket()
+    # A small receive buffer, so a client that does not read pushes back quickly.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(uuid.uuid4().bytes).decode()
+    sock.sendall(
+        (
+            f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
 
 
 def assert_silent(socket_: ClientConnection, timeout: float = 0.5) -> None:

@@ -1,17 +1,14 @@
 """End to end: real daphne processes, real HTTP and WebSocket clients."""
 
-import base64
 import json
 import os
-import socket
 import time
-import uuid
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from messaging.tests.e2e.conftest import assert_silent, recv_json, recv_type
+from messaging.tests.e2e.conftest import assert_silent, raw_websocket, recv_json, recv_type
 
 
 def send_dm(socket_, to, content: str, **extra) -> None:
@@ -128,23 +125,6 @@ def test_two_processes_share_postgres_and_redis(stack):
         assert recv_type(device, "message_edited")["content"] == "edited"
 
 
-def _raw_websocket(port: int, token: str) -> socket.socket:
-    """A client that completes the handshake and then never answers a ping."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    key = base64.b64encode(uuid.uuid4().bytes).decode()
-    sock.sendall(
-        (
-            f"GET /ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(4096)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return sock
-
-
 FAST_PINGS = {
     "daphne": (("--ping-interval", "1", "--ping-timeout", "2"), {}),
     "uvicorn": ((), {"WS_PING_INTERVAL_SECONDS": "1", "WS_PING_TIMEOUT_SECONDS": "2"}),
@@ -156,7 +136,7 @@ def test_dead_socket_is_dropped_after_ping_timeout(server_factory, stack, kind):
     args, env = FAST_PINGS[kind]
     server = server_factory(*args, kind=kind, **env)
     alice = stack.account()
-    dead = _raw_websocket(server.port, alice.token)
+    dead = raw_websocket(server.port, alice.token)
     alive = alice.connect(server)  # the websockets client answers pings
 
     started = time.monotonic()
@@ -182,3 +162,13 @@ def test_oversized_frame_closes_the_connection(stack):
     socket_.send('{"type":"ping","pad":"' + "x" * (1024 * 1024 + 10) + '"}')
     with pytest.raises(ConnectionClosed):
         socket_.recv(timeout=5)
+
+
+def test_an_idle_socket_still_receives(stack):
+    """Idle longer than the channel layer's 5 s blocking pop: with Redis, a read
+    timeout that is not longer than the pop would end the consumer (redis-py 8)."""
+    alice, bob = stack.account(stack.servers[0]), stack.account(stack.servers[-1])
+    alice_phone, bob_phone = alice.connect(stack.servers[0]), bob.connect(stack.servers[-1])
+    time.sleep(7)
+    bob_phone.send(json.dumps({"type": "direct_message", "to": alice.id, "content": "still there?"}))
+    assert recv_type(alice_phone, "direct_message")["content"] == "still there?"

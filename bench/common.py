@@ -1,0 +1,201 @@
+"""Shared pieces of the benchmarks: a database, server processes started the way
+production runs them, accounts, and WebSocket clients."""
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench-passphrase-not-common"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
+
+
+@contextmanager
+def scratch_database(configured: str, workdir: Path):
+    """A fresh database for one run: a new PostgreSQL database beside the
+    configured one, or a SQLite file."""
+    if not is_postgres(configured):
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    import psycopg
+
+    name = f"chat_bench_{uuid.uuid4().hex[:10]}"
+    admin = urlunparse(urlparse(configured)._replace(path="/postgres", query=""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunparse(urlparse(configured)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_env(database_url: str, redis_url: str = "", **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.pop("REDIS_URL", None)
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    env.update(
+        DJANGO_SETTINGS_MODULE="chatserver.settings",
+        DJANGO_ENV_FILE=os.devnull,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
+        JWT_SECRET=secrets.token_urlsafe(48),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DATABASE_URL=database_url,
+        CHANNEL_LAYER_PREFIX=prefix,
+        CACHE_KEY_PREFIX=prefix,
+        RATE_LIMIT_PREFIX=prefix,
+        PRESENCE_PREFIX=f"{prefix}:presence",
+        # The load is the point: limits raised for the run.
+        AUTH_RATE_BURST="1000000",
+        AUTH_EMAIL_RATE_BURST="1000000",
+        REST_RATE_BURST="1000000",
+        WS_RATE_BURST="1000000",
+        WS_RATE_PER_SECOND="1000000",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(overrides)
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+@dataclass
+class ServerProcess:
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(env: dict[str, str], kind: str = "uvicorn", log: Path | None = None) -> ServerProcess:
+    """``uvicorn``: ``manage.py serve`` (production); ``daphne``: the daphne command."""
+    port = free_port()
+    if kind == "uvicorn":
+        command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatserver.asgi:application"]
+    output = log.open("w") if log else subprocess.DEVNULL
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    server = ServerProcess(port, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{kind} exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(f"{server.http}/healthz", timeout=2)
+            return server
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{kind} did not come up")
+
+
+def request(base: str, method: str, path: str, body: dict | None = None, token: str | None = None):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+@dataclass
+class Account:
+    id: str
+    token: str
+
+
+def create_account(base: str) -> Account:
+    name = f"b{uuid.uuid4().hex[:12]}"
+    email = f"{name}@example.com"
+    status, _ = request(base, "POST", "/auth/register", {"username": name, "email": email, "password": PASSWORD})
+    assert status == 201, status
+    status, body = request(base, "POST", "/auth/login", {"email": email, "password": PASSWORD})
+    assert status == 200, status
+    _, me = request(base, "GET", "/users/me", token=body["token"])
+    return Account(me["id"], body["token"])
+
+
+def create_accounts(base: str, count: int) -> list[Account]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda _: create_account(base), range(count)))
+
+
+async def open_socket(url: str, token: str):
+    import websockets
+
+    socket_ = await websockets.connect(f"{url}/ws?token={token}", max_size=2**20, compression=None)
+    hello = json.loads(await socket_.recv())
+    assert hello["type"] == "hello", hello
+    return socket_
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run(coroutine):
+    try:
+        import uvloop
+
+        return uvloop.run(coroutine)
+    except ImportError:
+        return asyncio.run(coroutine)
