@@ -1,6 +1,6 @@
 """Steady load for a while; resources at the start and the end must stay flat.
 
-    .venv/bin/python -m bench.soak --minutes 10 --pairs 20 --rate 5
+    .venv/bin/python -m bench.soak --minutes 10 --pairs 20 --rate 2
 
 Starts ``manage.py serve`` on a fresh database (PostgreSQL when DATABASE_URL
 points at one, else SQLite; Redis when REDIS_URL is set), then N pairs of users
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from bench.common import (
-    ROOT,
     create_accounts,
     is_postgres,
     migrate,
@@ -69,7 +68,10 @@ async def pair_traffic(server, alice, bob, rate: float, stop_at: float, counts: 
 
     readers = [asyncio.create_task(reader(s)) for s in sockets]
     await asyncio.gather(writer(sockets[0], bob.id), writer(sockets[1], alice.id))
-    await asyncio.sleep(2)  # let the last messages arrive
+    deadline = time.monotonic() + 30  # let the last messages be acknowledged and arrive
+    while time.monotonic() < deadline and counts.get("ack", 0) < counts.get("sent", 0):
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
     for socket_ in sockets:
         await socket_.close()
     for task in readers:
@@ -93,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=5, help="messages a second per user")
+    parser.add_argument("--rate", type=float, default=2, help="messages a second per user")
     parser.add_argument("--warmup", type=float, default=20, help="seconds before the first sample")
     args = parser.parse_args()
 
@@ -118,13 +120,13 @@ def main() -> None:
     )
     print(
         f"database: {'PostgreSQL' if is_postgres(configured_db) else 'SQLite'}, channel layer: "
-        f"{'Redis' if redis_url else 'in-memory'}, server: manage.py serve (uvicorn), root {ROOT.name}/"
+        f"{'Redis' if redis_url else 'in-memory'}, server: manage.py serve (uvicorn)"
     )
     print(
         f"messages sent {counts.get('sent', 0)}, acknowledged {counts.get('ack', 0)}, "
         f"received {counts.get('direct_message', 0) // 2} (each reaches both users' sockets)"
     )
-    print(f"errors: {counts.get('error', 0)}")
+    print(f"errors: {counts.get('error', 0)}, unacknowledged: {counts.get('sent', 0) - counts.get('ack', 0)}")
     (_, start), (_, end) = samples
     print(f"{'resource':<16}{'start':>12}{'end':>12}{'change':>12}")
     for key in start:
