@@ -85,6 +85,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.counted = True
         try:
             await self._start()
+            self._spawn(self._catch_up_periodically())
         except Exception:
             logger.exception("Failed to start the socket of user %s", self.user.id)
             metrics.ERRORS.labels("websocket").inc()
@@ -101,13 +102,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if since:
             try:
                 await self._resume(since[0])
-                self._spawn(self._catch_up_periodically())
                 return
             except DomainError as error:
                 await self._send_error(error, None)  # then carry on as without since
         self.last_seq = head
         await self._deliver_offline()
-        self._spawn(self._catch_up_periodically())
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):

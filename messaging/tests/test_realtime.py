@@ -106,23 +106,26 @@ async def test_resume_too_far_back_or_ahead_is_resync_required(connect, alice, b
     assert [f["type"] for f in await frames_until_silent(fine)] == ["direct_message", "synced"]
 
 
+def log_without_sending(user, count: int) -> None:
+    """Write the user's next event into the log without sending it: what a
+    dropped channel-layer message looks like."""
+    stream, _ = EventStream.objects.get_or_create(user=user)
+    stream.last_seq += 1
+    stream.save()
+    UserEvent.objects.create(
+        user=user,
+        seq=stream.last_seq,
+        frame={"type": "unread", "seq": stream.last_seq, "conversation": None, "with": None, "count": count},
+    )
+
+
 async def test_a_lost_live_event_is_filled_in_from_the_log(connect, alice, bob):
     """Write bob's next event into the log without sending it (what a dropped
     channel-layer message looks like), then a live one: the device gets both, in order."""
     _, device = await connect(bob)
 
-    def lose_an_event():
-        stream, _ = EventStream.objects.get_or_create(user=bob)
-        stream.last_seq += 1
-        stream.save()
-        UserEvent.objects.create(
-            user=bob,
-            seq=stream.last_seq,
-            frame={"type": "unread", "seq": stream.last_seq, "conversation": None, "with": None, "count": 7},
-        )
-
     drops = REGISTRY.get_sample_value("chat_channel_layer_drops_total") or 0
-    await database_sync_to_async(lose_an_event)()
+    await database_sync_to_async(log_without_sending)(bob, count=7)
     await send(sender=alice, to=str(bob.id), content="live")
     lost, live = await device.recv(), await device.recv()
     assert (lost["type"], lost["count"]) == ("unread", 7)
@@ -135,17 +138,7 @@ async def test_a_lost_event_with_nothing_after_it_is_caught_up(connect, alice, b
     settings.WS_CATCH_UP_SECONDS = 0.2
     _, device = await connect(bob)
 
-    def lose_an_event():
-        stream, _ = EventStream.objects.get_or_create(user=bob)
-        stream.last_seq += 1
-        stream.save()
-        UserEvent.objects.create(
-            user=bob,
-            seq=stream.last_seq,
-            frame={"type": "unread", "seq": stream.last_seq, "conversation": None, "with": None, "count": 3},
-        )
-
-    await database_sync_to_async(lose_an_event)()
+    await database_sync_to_async(log_without_sending)(bob, count=3)
     lost = await device.recv(timeout=3)
     assert (lost["type"], lost["count"]) == ("unread", 3)
     await device.assert_silent(0.5)  # sent once, not on every check

@@ -147,14 +147,14 @@ def assert_silent(socket_: ClientConnection, timeout: float = 0.5) -> None:
         socket_.recv(timeout=timeout)
 
 
-def _is_postgres(url: str) -> bool:
+def is_postgres(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://"))
 
 
 @pytest.fixture(scope="module")
 def database_url(tmp_path_factory) -> Iterator[str]:
     configured = os.environ.get("DATABASE_URL", "")
-    if not _is_postgres(configured):
+    if not is_postgres(configured):
         yield f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'chat.db'}"
         return
     name = f"chat_e2e_{uuid.uuid4().hex[:12]}"

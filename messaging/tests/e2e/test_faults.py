@@ -23,8 +23,8 @@ import pytest
 from messaging.tests.e2e.conftest import (
     ROOT,
     Stack,
-    _is_postgres,
     free_port,
+    is_postgres,
     raw_websocket,
     recv_json,
     recv_type,
@@ -34,7 +34,7 @@ from messaging.tests.e2e.conftest import (
 )
 
 pytestmark = pytest.mark.skipif(
-    not (_is_postgres(os.environ.get("DATABASE_URL", "")) and os.environ.get("REDIS_URL")),
+    not (is_postgres(os.environ.get("DATABASE_URL", "")) and os.environ.get("REDIS_URL")),
     reason="needs DATABASE_URL (PostgreSQL) and REDIS_URL: fault tests run against real services",
 )
 
