@@ -156,6 +156,7 @@ def request(base: str, method: str, path: str, body: dict | None = None, token: 
 class Account:
     id: str
     token: str
+    email: str = ""
 
 
 def create_account(base: str) -> Account:
@@ -166,7 +167,7 @@ def create_account(base: str) -> Account:
     status, body = request(base, "POST", "/auth/login", {"email": email, "password": PASSWORD})
     assert status == 200, status
     _, me = request(base, "GET", "/users/me", token=body["token"])
-    return Account(me["id"], body["token"])
+    return Account(me["id"], body["token"], email)
 
 
 def create_accounts(base: str, count: int) -> list[Account]:
@@ -199,3 +200,56 @@ def run(coroutine):
         return uvloop.run(coroutine)
     except ImportError:
         return asyncio.run(coroutine)
+
+
+@dataclass
+class HttpLoad:
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies: list[float] | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+async def http_load(base: str, path: str, token: str, *, concurrency: int, seconds: float) -> HttpLoad:
+    """Closed-loop GETs over ``concurrency`` keep-alive connections for ``seconds``.
+
+    A minimal HTTP/1.1 client on asyncio streams: a general-purpose client
+    library costs more CPU per request than the server under test, on the
+    same two cores.
+    """
+    parsed = urlparse(base)
+    raw = (
+        f"GET {path} HTTP/1.1\r\nHost: {parsed.hostname}:{parsed.port}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: application/json\r\n\r\n"
+    ).encode()
+    result = HttpLoad(latencies=[])
+
+    async def client(deadline: float) -> None:
+        reader, writer = await asyncio.open_connection(parsed.hostname, parsed.port)
+        try:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                result.latencies.append(time.perf_counter() - started)
+                if status == 200:
+                    result.requests += 1
+                else:
+                    result.errors += 1
+        finally:
+            writer.close()
+
+    begin = time.perf_counter()
+    await asyncio.gather(*(client(begin + seconds) for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - begin
+    return result

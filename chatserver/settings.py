@@ -154,6 +154,13 @@ else:
     # With a pool, Django passes this on as the pool's connection check.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# Threads that run the WebSocket consumers' database work (chatserver.db). One
+# for SQLite (a single writer); with PostgreSQL, queries overlap their network
+# waits. Keep it at or below the pool's max_size.
+DATABASE_THREADS = (
+    1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else env.int("DATABASE_THREADS", default=8)
+)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -19,6 +19,7 @@ from django.db import InterfaceError, OperationalError
 from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver import metrics
 from chatserver.channel_layer import RECONNECTED, UNAVAILABLE
+from chatserver.db import db
 from chatserver.errors import DomainError, InvalidInput
 from chatserver.log import bind_user
 from messaging import events, ratelimit, selectors, services
@@ -40,8 +41,6 @@ CLOSE_CREDENTIALS_INVALID = 4401
 CLOSE_FLOODING = 4429
 # The server failed mid-stream; reconnect with ?since= to resume.
 CLOSE_SERVER_ERROR = 4500
-
-db = database_sync_to_async
 
 MESSAGE_FRAMES = ("direct_message", "group_message")
 
@@ -72,6 +71,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.replayed: set[str] = set()
         # Delivered ids whose receipt could not be stored yet (database down).
         self.unreported: list[uuid.UUID] = []
+        self.reporting: asyncio.Task | None = None
         self.typing: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task] = set()
         # Live forwarding, gap fills and catch-ups send in seq order, one at a time.
@@ -118,6 +118,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             expiry.cancel()
         for task in self.tasks:
             task.cancel()
+        if self.reporting is not None:
+            # Receipts of frames already sent: stored if the database allows,
+            # else those messages come again with the next offline delivery.
+            with contextlib.suppress(Exception):
+                await self.reporting
+                await self._report_delivered()
         for recipient in list(self.typing):
             await self._stop_typing(recipient)
         with contextlib.suppress(*UNAVAILABLE):
@@ -195,6 +201,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             except Exception:
                 logger.exception("Presence refresh failed for user %s; retrying", self.user.id)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections()`` before
+        every handler: a hop to its single sync thread for every frame and
+        every event. Database work here runs through ``chatserver.db``, which
+        closes stale connections on the thread that uses them."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     # ---- client -> server -------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -242,7 +258,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
             raise FrameTooLarge(f"Frames are limited to {limit} bytes.")
         try:
-            frame = json.loads(text_data)
+            # NaN and Infinity are not JSON, though Python's parser takes them.
+            frame = json.loads(text_data, parse_constant=_not_json)
         except ValueError:
             raise InvalidJson() from None
         if not isinstance(frame, dict):
@@ -356,13 +373,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             committed_at = datetime.fromisoformat(frame["created_at"]).timestamp()
             metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - committed_at))
             self.unreported.append(uuid.UUID(frame["id"]))
+            if self.reporting is None or self.reporting.done():
+                self.reporting = asyncio.get_running_loop().create_task(self._report_delivered())
+
+    async def _report_delivered(self) -> None:
+        """Store the receipts of the frames sent so far, in one call however many
+        arrived while the previous call ran: under load, one transaction covers
+        a burst instead of one per message."""
+        while self.unreported:
+            batch, self.unreported = self.unreported, []
             try:
-                await db(services.messages_delivered)(self.user, self.unreported)
+                await db(services.messages_delivered)(self.user, batch)
             except (OperationalError, InterfaceError) as error:
-                # The frame reached the device; its receipt goes with the next one.
+                # The frames reached the device; their receipts go with the next delivery.
+                self.unreported[:0] = batch
                 logger.warning("Delivery receipt postponed for user %s: %s", self.user.id, error)
                 return
-            self.unreported = []
 
     async def session_revoked(self, event: dict[str, Any]) -> None:
         if self.token_version < event["token_version"]:
@@ -419,6 +445,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await db(services.messages_delivered)(self.user, [m.id for m in batch])
             if len(batch) < selectors.OFFLINE_BATCH_SIZE:
                 return
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
 
 
 _background_tasks: set[asyncio.Task] = set()

@@ -20,8 +20,8 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from chatserver import metrics
-from messaging import selectors
-from messaging.models import Conversation, EventStream, Message, UserEvent
+from messaging import selectors, sequences
+from messaging.models import Conversation, Message, UserEvent
 from messaging.serializers import deleted_frame, edited_frame, message_frame
 
 logger = logging.getLogger(__name__)
@@ -72,20 +72,18 @@ def publish(entries: list[Entry]) -> None:
     """
     if not entries:
         return
-    user_ids = sorted({entry[0] for entry in entries}, key=lambda pk: pk.hex)
+    counts: dict[uuid.UUID, int] = {}
+    for user_id, *_ in entries:
+        counts[user_id] = counts.get(user_id, 0) + 1
     with transaction.atomic():
-        EventStream.objects.bulk_create([EventStream(user_id=pk) for pk in user_ids], ignore_conflicts=True)
-        streams = {
-            stream.user_id: stream
-            for stream in EventStream.objects.select_for_update().filter(user_id__in=user_ids).order_by("user_id")
-        }
+        heads = sequences.event_streams_advance(counts)
+        next_seq = {user_id: heads[user_id] - count + 1 for user_id, count in counts.items()}
         records, metas = [], []
         for user_id, frame, *meta in entries:
-            stream = streams[user_id]
-            stream.last_seq += 1
-            records.append(UserEvent(user_id=user_id, seq=stream.last_seq, frame={**frame, "seq": stream.last_seq}))
+            seq = next_seq[user_id]
+            next_seq[user_id] = seq + 1
+            records.append(UserEvent(user_id=user_id, seq=seq, frame={**frame, "seq": seq}))
             metas.append(meta[0] if meta else {})
-        EventStream.objects.bulk_update(list(streams.values()), ["last_seq"])
         UserEvent.objects.bulk_create(records)
     _send_after_commit(
         [(r.user_id, {"type": "chat.event", "frame": r.frame, **meta}) for r, meta in zip(records, metas, strict=True)]

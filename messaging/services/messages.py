@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_get_active
-from messaging import events, selectors
+from messaging import events, selectors, sequences
 from messaging.exceptions import (
     CannotMessageSelf,
     ClientIdConflict,
@@ -67,7 +67,7 @@ def _clean_client_id(client_id: Any) -> str | None:
     return client_id
 
 
-def _recipient(sender: User, to: Any) -> User:
+def _recipient_id(sender: User, to: Any) -> uuid.UUID:
     try:
         recipient_id = uuid.UUID(to) if isinstance(to, str) else None
     except ValueError:
@@ -76,7 +76,11 @@ def _recipient(sender: User, to: Any) -> User:
         raise InvalidRecipient(field="to")
     if recipient_id == sender.id:
         raise CannotMessageSelf(field="to")
-    recipient = user_get_active(recipient_id)
+    return recipient_id
+
+
+def _recipient(sender: User, to: Any) -> User:
+    recipient = user_get_active(_recipient_id(sender, to))
     if recipient is None:
         raise RecipientNotFound(field="to")
     return recipient
@@ -106,22 +110,43 @@ def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
 
 
 def _append(conversation: Conversation, sender: User, content: str, client_id: str | None) -> Message:
-    """Store a message with the conversation's next seq; the UPDATE holds the
-    conversation's row lock until commit, so seq order is commit order, and the
-    timestamp, read under the lock, follows the same order."""
-    seq = Conversation.objects.select_for_update().values_list("last_seq", flat=True).get(pk=conversation.pk) + 1
+    """Store a message with the conversation's next seq; taking it locks the
+    conversation's row until commit, so seq order is commit order, and the
+    timestamp, taken under the lock, follows the same order."""
+    now = timezone.now()
+    seq = sequences.conversation_next_seq(conversation.pk, now)
     if (
         conversation.kind == Conversation.Kind.GROUP
         and not Membership.objects.filter(conversation=conversation, user=sender, left_seq__isnull=True).exists()
     ):
         raise ConversationNotFound(field="conversation")  # removed while this send was on its way
-    now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(last_seq=seq, last_message_at=now)
-    message = Message.objects.create(
+    return _insert(conversation, sender, seq, content, client_id, now)
+
+
+def _insert(conversation: Conversation, sender: User, seq: int, content: str, client_id: str | None, now) -> Message:
+    conversation.last_seq, conversation.last_message_at = seq, now
+    message = Message(
         conversation=conversation, sender=sender, seq=seq, content=content, client_id=client_id, created_at=now
     )
-    message.conversation = conversation
+    message.save(force_insert=True)
     return message
+
+
+def _append_direct(sender: User, recipient_id: uuid.UUID, content: str, client_id: str | None) -> Message:
+    """The common case in one round trip before the insert: the pair's
+    conversation exists and the recipient is active. Otherwise the slow path
+    looks the recipient up (an error says why) and creates the conversation."""
+    user_a, user_b = sorted((sender.id, recipient_id), key=lambda pk: pk.hex)
+    now = timezone.now()
+    taken = sequences.direct_conversation_next_seq(user_a, user_b, recipient_id, now)
+    if taken is None:
+        recipient = user_get_active(recipient_id)
+        if recipient is None:
+            raise RecipientNotFound(field="to")
+        return _append(conversation_direct_get_or_create(sender, recipient), sender, content, client_id)
+    conversation_id, seq = taken
+    conversation = Conversation(id=conversation_id, kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b)
+    return _insert(conversation, sender, seq, content, client_id, now)
 
 
 def _stored_by_client_id(sender: User, client_id: str | None, same_target, content: str) -> Message | None:
@@ -134,24 +159,25 @@ def _stored_by_client_id(sender: User, client_id: str | None, same_target, conte
     return stored
 
 
-def _send(
-    sender: User, content: str, client_id: str | None, conversation_for, same_target, attachments: Any
-) -> SendResult:
+def _send(sender: User, content: str, client_id: str | None, append, same_target, attachments: Any) -> SendResult:
     """Store a message and tell the participants' devices once it is committed.
 
     A ``client_id`` the sender has used before returns the stored message
-    instead of a second copy, so clients can retry a send safely.
+    instead of a second copy, so clients can retry a send safely. Without
+    files that is found when the insert hits the unique index (a retry is
+    rare, so the common send skips the lookup); with files it is looked up
+    first, since a retry's files are already attached.
     """
-    if stored := _stored_by_client_id(sender, client_id, same_target, content):
+    if attachments is not None and (stored := _stored_by_client_id(sender, client_id, same_target, content)):
         return SendResult(stored, created=False)  # a retry, files included
     files = attachments_for_send(sender, attachments)
     try:
         with transaction.atomic():
-            message = _append(conversation_for(), sender, content, client_id)
+            message = append(content, client_id)
             attach(message, files)
             events.message_created(message)
     except IntegrityError:
-        # A concurrent retry with the same client_id won the race.
+        # A retry, or a concurrent one with the same client_id that won the race.
         if stored := _stored_by_client_id(sender, client_id, same_target, content):
             return SendResult(stored, created=False)
         raise
@@ -162,13 +188,13 @@ def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None, 
     """A direct message to user ``to`` (their conversation is created on first use)."""
     content = _clean_content(content, may_be_empty=bool(attachments))
     client_id = _clean_client_id(client_id)
-    recipient = _recipient(sender, to)
+    recipient_id = _recipient_id(sender, to)
     return _send(
         sender,
         content,
         client_id,
-        conversation_for=lambda: conversation_direct_get_or_create(sender, recipient),
-        same_target=lambda stored: stored.conversation.other_user_id(sender.id) == recipient.id,
+        append=lambda *args: _append_direct(sender, recipient_id, *args),
+        same_target=lambda stored: stored.conversation.other_user_id(sender.id) == recipient_id,
         attachments=attachments,
     )
 
@@ -192,7 +218,7 @@ def conversation_message_send(
         sender,
         content,
         client_id,
-        conversation_for=lambda: membership.conversation,
+        append=lambda *args: _append(membership.conversation, sender, *args),
         same_target=lambda stored: stored.conversation_id == conversation_id,
         attachments=attachments,
     )

@@ -4,6 +4,7 @@ import contextlib
 import pytest
 from channels.testing import WebsocketCommunicator
 
+import chatserver.db
 from chatserver.asgi import application
 
 
@@ -64,3 +65,6 @@ async def connect(token_for):
     yield open_device
     for device in opened:
         await device.close()
+    # Calls the sockets left running on the database threads finish while the
+    # test may still use the database.
+    await asyncio.to_thread(chatserver.db.shutdown)

@@ -132,6 +132,8 @@ async def test_ping_pong(connect, alice):
 BAD_FRAMES = [
     ("not json", "invalid_json"),
     ("", "invalid_json"),
+    ('{"type": "sync", "since": Infinity}', "invalid_json"),
+    ('{"type": "sync", "since": NaN}', "invalid_json"),
     ("[1, 2]", "invalid_frame"),
     ('"text"', "invalid_frame"),
     ("null", "invalid_frame"),

@@ -1,0 +1,123 @@
+"""Idle WebSocket connections held by one process, and memory per connection.
+
+    .venv/bin/python -m bench.connections --sockets 10000
+
+Starts ``manage.py serve`` (one process, in-memory channel layer; PostgreSQL
+when DATABASE_URL points at one), opens ``--sockets`` authenticated sockets
+spread over ``--users`` users (several devices each), and reads the server's
+resident memory (VmRSS) after a warm-up of ``--warmup`` sockets and again
+with every socket open and idle. Memory per connection is the growth divided
+by the sockets added. It then checks the process still serves: a message
+between two of the idle users arrives, and ``/healthz`` answers, with the
+times printed. The server's CPU time while idle is read over ``--idle``
+seconds (periodic presence refreshes and catch-ups).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.common import (
+    create_accounts,
+    is_postgres,
+    migrate,
+    open_socket,
+    run,
+    scratch_database,
+    server_env,
+    start_server,
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, concurrency: int) -> dict:
+    sockets = []
+    figures: dict = {}
+
+    async def open_many(count: int) -> None:
+        queue = list(range(len(sockets), len(sockets) + count))
+
+        async def worker() -> None:
+            while queue:
+                index = queue.pop()
+                account = accounts[index % len(accounts)]
+                sockets.append(await open_socket(server.ws, account.token))
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    await open_many(warmup)
+    await asyncio.sleep(2)
+    figures["rss_warm"] = server.rss_bytes()
+    started = time.perf_counter()
+    await open_many(sockets_wanted - warmup)
+    figures["open_seconds"] = time.perf_counter() - started
+    await asyncio.sleep(5)  # let offline delivery and presence settle
+    figures["rss_full"] = server.rss_bytes()
+    figures["sockets"] = len(sockets)
+    cpu_before = cpu_seconds(server.process.pid)
+    await asyncio.sleep(idle)
+    figures["idle_cpu"] = (cpu_seconds(server.process.pid) - cpu_before) / idle
+    figures["rss_idle"] = server.rss_bytes()
+
+    # Still serving: one message from the first user to the second, on their idle sockets.
+    sender, receiver = sockets[0], sockets[1]
+    client_id = uuid.uuid4().hex
+    started = time.perf_counter()
+    await sender.send(
+        json.dumps({"type": "direct_message", "to": accounts[1].id, "content": "still there?", "client_id": client_id})
+    )
+    while True:
+        frame = json.loads(await asyncio.wait_for(receiver.recv(), 30))
+        if frame.get("type") == "direct_message" and frame.get("client_id") == client_id:
+            break
+    figures["message_ms"] = (time.perf_counter() - started) * 1000
+    await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sockets", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--idle", type=float, default=30, help="seconds to measure idle CPU over")
+    parser.add_argument("--concurrency", type=int, default=32, help="handshakes in flight")
+    args = parser.parse_args()
+    configured = os.environ.get("DATABASE_URL", "")
+    with tempfile.TemporaryDirectory() as workdir, scratch_database(configured, Path(workdir)) as url:
+        env = server_env(url)
+        migrate(env)
+        server = start_server(env, "uvicorn", Path(workdir) / "connections.log")
+        try:
+            accounts = create_accounts(server.http, args.users)
+            figures = run(hold(server, accounts, args.sockets, args.warmup, args.idle, args.concurrency))
+        finally:
+            server.stop()
+    added = figures["sockets"] - args.warmup
+    per_socket = (figures["rss_full"] - figures["rss_warm"]) / added
+    database = "PostgreSQL" if is_postgres(configured) else "SQLite"
+    print(
+        f"idle connections: 1 process (manage.py serve), {database}, in-memory channel layer,"
+        f" {args.users} users, {os.cpu_count()} cores"
+    )
+    print(f"{'sockets open':<44}{figures['sockets']:>12,}")
+    print(f"{'handshakes/s while opening':<44}{added / figures['open_seconds']:>12.0f}")
+    print(f"{'RSS after warm-up (' + str(args.warmup) + ' sockets)':<44}{figures['rss_warm'] / 2**20:>10.1f} MB")
+    print(f"{'RSS with all sockets open':<44}{figures['rss_full'] / 2**20:>10.1f} MB")
+    print(f"{'RSS after ' + format(args.idle, 'g') + ' s idle':<44}{figures['rss_idle'] / 2**20:>10.1f} MB")
+    print(f"{'memory per connection':<44}{per_socket / 1024:>10.1f} KB")
+    print(f"{'server CPU while idle':<44}{figures['idle_cpu'] * 100:>10.1f} % of a core")
+    print(f"{'a message between two idle users':<44}{figures['message_ms']:>10.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

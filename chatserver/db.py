@@ -1,0 +1,66 @@
+"""ORM calls from async code, on a pool of threads instead of one."""
+
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="db")
+        return _executor
+
+
+def db(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``database_sync_to_async`` on ``DATABASE_THREADS`` threads.
+
+    Channels runs every consumer's sync code on one thread per process, so a
+    process makes one query at a time and, on PostgreSQL, that thread spends
+    most of its time waiting on the network. The services keep no state on
+    their thread between calls (each call takes a pooled connection and gives
+    it back when it ends), so any thread will do; row locks, not threads,
+    order concurrent sends. SQLite has one writer anyway and stays on one thread.
+    """
+    if settings.DATABASE_THREADS <= 1:
+        return database_sync_to_async(function)
+    return database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
+
+
+def _closing(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Give the call's connection back to the pool inside the call itself.
+
+    ``database_sync_to_async`` closes connections after the call, but outside
+    the context asgiref ran it in, and there (asgiref 3.13) it did not always
+    see the connection: each thread kept its last one checked out of the pool
+    until its next call, and a stopped thread kept it for good.
+    """
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return call
+
+
+def shutdown() -> None:
+    """Wait for the threads' calls in flight and stop them (a later call starts
+    new ones); their connections are back in the pool when this returns."""
+    global _executor
+    with _lock:
+        executor, _executor = _executor, None
+    if executor is not None:
+        executor.shutdown(wait=True)

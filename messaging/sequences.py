@@ -1,0 +1,95 @@
+# ruff: noqa: S608 - only table names from model metadata are formatted in; values are parameters
+"""The hot-path counters, each taken in one statement.
+
+Every message takes the conversation's next seq and every recipient's next
+event seq, under row locks held until commit (seq order is commit order).
+With the ORM that is a SELECT ... FOR UPDATE and an UPDATE per counter, plus
+the lookups in front of them; ``UPDATE``/``INSERT ... RETURNING``, which the
+ORM cannot express, take each counter in one round trip. Both PostgreSQL and
+SQLite (3.35+) run these statements as written.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.db import connection
+
+from accounts.models import User
+from messaging.models import Conversation, EventStream
+
+
+def _db_uuid(value: uuid.UUID):
+    """A UUID as the backend stores it (PostgreSQL: uuid; SQLite: 32 hex characters)."""
+    return Conversation._meta.pk.get_db_prep_value(value, connection)
+
+
+def _python_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def direct_conversation_next_seq(
+    user_a: uuid.UUID, user_b: uuid.UUID, recipient: uuid.UUID, now: datetime
+) -> tuple[uuid.UUID, int] | None:
+    """Take the next seq of the direct conversation of (user_a, user_b), if it
+    exists and ``recipient`` is active: (conversation id, seq), else None.
+
+    The recipient check rides in the same statement, so an existing
+    conversation costs one round trip, not a user lookup, a conversation
+    lookup, a lock and an update. None sends the caller down the slow path,
+    which says why (no such user) or creates the conversation.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(Conversation)} SET last_seq = last_seq + 1, last_message_at = %s"
+            " WHERE kind = %s AND user_a_id = %s AND user_b_id = %s"
+            f" AND EXISTS (SELECT 1 FROM {_table(User)} WHERE id = %s AND is_active)"
+            " RETURNING id, last_seq",
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                Conversation.Kind.DIRECT,
+                _db_uuid(user_a),
+                _db_uuid(user_b),
+                _db_uuid(recipient),
+            ],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (_python_uuid(row[0]), row[1])
+
+
+def conversation_next_seq(conversation_id: uuid.UUID, now: datetime) -> int:
+    """Take the next seq of a conversation known to exist."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table(Conversation)} SET last_seq = last_seq + 1, last_message_at = %s"
+            " WHERE id = %s RETURNING last_seq",
+            [connection.ops.adapt_datetimefield_value(now), _db_uuid(conversation_id)],
+        )
+        return cursor.fetchone()[0]
+
+
+def event_streams_advance(counts: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+    """Advance each user's event stream by ``counts[user]`` (creating it on the
+    first event) and return each new head; the user's new events take the seqs
+    ``head - count + 1 .. head``.
+
+    The rows are locked in user-id order, the order every caller uses, so two
+    transactions publishing to overlapping users never deadlock.
+    """
+    user_ids = sorted(counts, key=lambda pk: pk.hex)
+    rows = ", ".join(["(%s, %s, 0)"] * len(user_ids))
+    table = _table(EventStream)
+    params: list = []
+    for user_id in user_ids:
+        params += [_db_uuid(user_id), counts[user_id]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (user_id, last_seq, pruned_through) VALUES {rows}"
+            f" ON CONFLICT (user_id) DO UPDATE SET last_seq = {table}.last_seq + excluded.last_seq"
+            " RETURNING user_id, last_seq",
+            params,
+        )
+        return {_python_uuid(user_id): head for user_id, head in cursor.fetchall()}
