@@ -77,7 +77,9 @@ def fill_conversation(database_url: str, conversation_id: str, sender: str, rece
 
 def deep_timestamp(database_url: str, conversation_id: str, offset: int) -> str:
     """created_at of the message ``offset`` places from the newest, as ISO 8601."""
-    query = "SELECT created_at FROM messaging_message WHERE conversation_id = %s ORDER BY created_at DESC LIMIT 1 OFFSET %s"
+    query = (
+        "SELECT created_at FROM messaging_message WHERE conversation_id = %s ORDER BY created_at DESC LIMIT 1 OFFSET %s"
+    )
     if is_postgres(database_url):
         import psycopg
 
@@ -135,15 +137,14 @@ def main() -> None:
                 ("GET /chats/{id}, 90% deep (?before=)", f"/chats/{bob.id}?before={deep}"),
             ]
             for label, path in targets:
-                result = run(http_load(server.http, path, alice.token, concurrency=args.concurrency, seconds=args.seconds))
+                load = http_load(server.http, path, alice.token, concurrency=args.concurrency, seconds=args.seconds)
+                result = run(load)
                 rows.append((label, result))
             costs = [
                 timed("POST /auth/register", lambda: register(server.http), 5),
                 timed(
                     "POST /auth/login",
-                    lambda: request(
-                        server.http, "POST", "/auth/login", {"email": alice.email, "password": PASSWORD}
-                    ),
+                    lambda: request(server.http, "POST", "/auth/login", {"email": alice.email, "password": PASSWORD}),
                     10,
                 ),
             ]

@@ -1,5 +1,7 @@
 """ORM calls from async code, on a pool of threads instead of one."""
 
+import asyncio
+import contextvars
 import functools
 import threading
 from collections.abc import Callable
@@ -11,6 +13,10 @@ from django.conf import settings
 from django.db import close_old_connections
 
 _executor: ThreadPoolExecutor | None = None
+# The event loop a db() call came from, seen by the call on its thread.
+_calling_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "calling_loop", default=None
+)
 _lock = threading.Lock()
 
 
@@ -33,8 +39,25 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
     order concurrent sends. SQLite has one writer anyway and stays on one thread.
     """
     if settings.DATABASE_THREADS <= 1:
-        return database_sync_to_async(function)
-    return database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
+        call = database_sync_to_async(function)
+    else:
+        call = database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
+
+    @functools.wraps(function)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        # asgiref copies this context into the call.
+        token = _calling_loop.set(asyncio.get_running_loop())
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            _calling_loop.reset(token)
+
+    return run
+
+
+def calling_loop() -> asyncio.AbstractEventLoop | None:
+    """In code run by ``db()``: the event loop waiting for it, else None."""
+    return _calling_loop.get()
 
 
 def _closing(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ typing) carry no seq and are not kept.
 Each user has one group, joined by every socket (device) of theirs on any process.
 """
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from chatserver import metrics
+from chatserver.db import calling_loop
 from messaging import selectors, sequences
 from messaging.models import Conversation, Message, UserEvent
 from messaging.serializers import deleted_frame, edited_frame, message_frame
@@ -41,20 +43,38 @@ def participants(message: Message) -> list[uuid.UUID]:
 
 
 def _send_after_commit(messages: list[tuple[uuid.UUID, dict[str, Any]]]) -> None:
-    """group_send each (user, channel-layer message) once the transaction commits."""
+    """group_send each (user, channel-layer message) once the transaction commits.
+
+    From a socket's database call the sends are handed to its event loop and
+    the thread goes on: waiting for the loop would hold a database thread for
+    each message while the loop is busy. Elsewhere (REST views, commands)
+    the caller waits for them.
+    """
 
     async def send() -> None:
         layer = get_channel_layer()
         for user_id, message in messages:
             await layer.group_send(user_group(user_id), message)
 
+    def failed(error: BaseException) -> None:
+        # Durable events are in the log; devices that miss this catch up from it.
+        metrics.CHANNEL_LAYER_ERRORS.inc()
+        logger.error("Channel layer send failed for %s", messages[0][1].get("type"), exc_info=error)
+
+    def reported(done) -> None:
+        if not done.cancelled() and (error := done.exception()) is not None:
+            failed(error)
+
     def deliver() -> None:
+        loop = calling_loop()
+        if loop is not None and not loop.is_closed():
+            future = asyncio.run_coroutine_threadsafe(send(), loop)
+            future.add_done_callback(lambda done: done.cancelled() or (done.exception() and failed(done.exception())))
+            return
         try:
             async_to_sync(send)()
-        except Exception:
-            # Durable events are in the log; devices that miss this catch up from it.
-            metrics.CHANNEL_LAYER_ERRORS.inc()
-            logger.exception("Channel layer send failed for %s", messages[0][1].get("type"))
+        except Exception as error:
+            failed(error)
 
     transaction.on_commit(deliver)
 

@@ -76,7 +76,7 @@ def test_defaults_are_the_embedded_development_mode():
     assert s["engine"] == "django.db.backends.sqlite3"
     assert s["name"].endswith("db.sqlite3")
     assert "journal_mode=WAL" in s["sqlite_options"]["init_command"]
-    assert s["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert s["layer"] == "chatserver.channel_layer.LocalChannelLayer"
     assert s["cache"].endswith("LocMemCache")
     assert s["first_app"] == "daphne"
     assert s["first_hasher"].endswith("BCryptSHA256PasswordHasher")
