@@ -69,9 +69,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.last_seq = 0
         # Ids sent by offline delivery; a live copy of one arriving later is a duplicate.
         self.replayed: set[str] = set()
-        # Delivered ids whose receipt could not be stored yet (database down).
-        self.unreported: list[uuid.UUID] = []
-        self.reporting: asyncio.Task | None = None
         self.typing: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self.tasks: set[asyncio.Task] = set()
         # Live forwarding, gap fills and catch-ups send in seq order, one at a time.
@@ -118,12 +115,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             expiry.cancel()
         for task in self.tasks:
             task.cancel()
-        if self.reporting is not None:
-            # Receipts of frames already sent: stored if the database allows,
-            # else those messages come again with the next offline delivery.
-            with contextlib.suppress(Exception):
-                await self.reporting
-                await self._report_delivered()
+        # Receipts of frames already sent are stored before the socket is
+        # reported gone (else those messages come again with offline delivery).
+        await _receipts().drain(self.user.id)
         for recipient in list(self.typing):
             await self._stop_typing(recipient)
         with contextlib.suppress(*UNAVAILABLE):
@@ -372,23 +366,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if "delivery" in event:
             committed_at = datetime.fromisoformat(frame["created_at"]).timestamp()
             metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - committed_at))
-            self.unreported.append(uuid.UUID(frame["id"]))
-            if self.reporting is None or self.reporting.done():
-                self.reporting = asyncio.get_running_loop().create_task(self._report_delivered())
-
-    async def _report_delivered(self) -> None:
-        """Store the receipts of the frames sent so far, in one call however many
-        arrived while the previous call ran: under load, one transaction covers
-        a burst instead of one per message."""
-        while self.unreported:
-            batch, self.unreported = self.unreported, []
-            try:
-                await db(services.messages_delivered)(self.user, batch)
-            except (OperationalError, InterfaceError) as error:
-                # The frames reached the device; their receipts go with the next delivery.
-                self.unreported[:0] = batch
-                logger.warning("Delivery receipt postponed for user %s: %s", self.user.id, error)
-                return
+            _receipts().add(self.user.id, uuid.UUID(frame["id"]))
 
     async def session_revoked(self, event: dict[str, Any]) -> None:
         if self.token_version < event["token_version"]:
@@ -445,6 +423,60 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await db(services.messages_delivered)(self.user, [m.id for m in batch])
             if len(batch) < selectors.OFFLINE_BATCH_SIZE:
                 return
+
+
+class _Receipts:
+    """The delivery receipts of every socket of one process (event loop).
+
+    Stored in one call however many arrive while the previous call runs:
+    under load one transaction covers many messages and users instead of
+    one transaction per message. When the database is down they wait for
+    the next delivery.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[uuid.UUID, list[uuid.UUID]] = {}
+        self.storing: dict[uuid.UUID, list[uuid.UUID]] = {}
+        self.task: asyncio.Task | None = None
+
+    def add(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        self.pending.setdefault(user_id, []).append(message_id)
+        self._start()
+
+    def _start(self) -> None:
+        if self.pending and (self.task is None or self.task.done()):
+            self.task = asyncio.get_running_loop().create_task(self._store())
+
+    async def drain(self, user_id: uuid.UUID) -> None:
+        """Wait until the user's receipts so far are stored (or postponed)."""
+        while self.task is not None and not self.task.done() and (user_id in self.storing or user_id in self.pending):
+            await asyncio.shield(self.task)
+
+    async def _store(self) -> None:
+        self.storing, self.pending = self.pending, {}
+        try:
+            await db(services.messages_delivered_many)(self.storing)
+        except (OperationalError, InterfaceError) as error:
+            for user_id, ids in self.storing.items():
+                self.pending[user_id] = ids + self.pending.get(user_id, [])
+            logger.warning("Delivery receipts postponed: %s", error)
+            return
+        except Exception:
+            logger.exception("Storing delivery receipts failed")
+            metrics.ERRORS.labels("websocket").inc()
+        finally:
+            self.storing = {}
+        self._start()
+
+
+_receipts_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Receipts]" = weakref.WeakKeyDictionary()
+
+
+def _receipts() -> _Receipts:
+    loop = asyncio.get_running_loop()
+    if loop not in _receipts_by_loop:
+        _receipts_by_loop[loop] = _Receipts()
+    return _receipts_by_loop[loop]
 
 
 def _not_json(constant: str) -> None:

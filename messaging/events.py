@@ -95,7 +95,9 @@ def publish(entries: list[Entry]) -> None:
     counts: dict[uuid.UUID, int] = {}
     for user_id, *_ in entries:
         counts[user_id] = counts.get(user_id, 0) + 1
-    with transaction.atomic():
+    # Part of the caller's transaction when there is one: no savepoint, as a
+    # failure here must undo the caller's change too.
+    with transaction.atomic(savepoint=False):
         heads = sequences.event_streams_advance(counts)
         next_seq = {user_id: heads[user_id] - count + 1 for user_id, count in counts.items()}
         records, metas = [], []

@@ -30,7 +30,7 @@ from messaging.services.realtime import (
     presence_sweep,
     typing_notify,
 )
-from messaging.services.receipts import conversation_mark_read, messages_delivered
+from messaging.services.receipts import conversation_mark_read, messages_delivered, messages_delivered_many
 
 __all__ = [
     "SendResult",
@@ -49,6 +49,7 @@ __all__ = [
     "message_edit",
     "message_send",
     "messages_delivered",
+    "messages_delivered_many",
     "presence_connected",
     "presence_disconnected",
     "presence_refresh",

@@ -23,58 +23,82 @@ from messaging.services.validation import parse_uuid
 
 def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
     """These messages were just sent to a device of ``user``: move the delivery
-    cursors of their conversations and tell the senders (``message_delivered``).
+    cursors of their conversations and tell the senders (``message_delivered``)."""
+    messages_delivered_many({user.id: message_ids})
 
-    Safe to move to the highest one: a device receives its user's events in seq
-    order without gaps, so everything below it in the conversation was sent too.
+
+def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None:
+    """``messages_delivered`` for several users in one transaction: the
+    statements are the same whether one user's receipts are stored or a
+    hundred's, so a process under load stores them together.
+
+    Safe to move each cursor to the highest message: a device receives its
+    user's events in seq order without gaps, so everything below it in the
+    conversation was sent too.
     """
-    if not message_ids:
+    all_ids = {pk for ids in delivered.values() for pk in ids}
+    if not all_ids:
         return
-    tops = dict(
-        Message.objects.filter(id__in=message_ids)
-        .exclude(sender=user)
-        .values("conversation_id")
-        .annotate(top=Max("seq"))
-        .values_list("conversation_id", "top")
-    )
+    found = {
+        pk: (conversation_id, seq, sender_id)
+        for pk, conversation_id, seq, sender_id in Message.objects.filter(id__in=all_ids).values_list(
+            "id", "conversation_id", "seq", "sender_id"
+        )
+    }
+    tops: dict[tuple[uuid.UUID, uuid.UUID], int] = {}  # (user, conversation) -> highest seq
+    for user_id, ids in delivered.items():
+        for pk in ids:
+            if pk in found and found[pk][2] != user_id:
+                key = (user_id, found[pk][0])
+                tops[key] = max(tops.get(key, 0), found[pk][1])
     if not tops:
         return
+    wanted = Q()
+    for user_id, conversation_id in tops:
+        wanted |= Q(user_id=user_id, conversation_id=conversation_id)
     with transaction.atomic():
         memberships = list(
             Membership.objects.select_for_update()
-            .filter(user=user, conversation_id__in=tops)
-            .order_by("conversation_id")  # one lock order for every caller
+            .filter(wanted)
+            .order_by("conversation_id", "user_id")  # one lock order for every caller
         )
-        behind = [(m, tops[m.conversation_id]) for m in memberships if m.delivered_seq < tops[m.conversation_id]]
+        behind = [
+            (m, tops[m.user_id, m.conversation_id])
+            for m in memberships
+            if m.delivered_seq < tops[m.user_id, m.conversation_id]
+        ]
         if not behind:
-            return  # another device (or a read) got there first
-        entries = _delivery_frames(user, [(m.conversation_id, m.delivered_seq, top) for m, top in behind])
+            return  # other devices (or reads) got there first
+        entries = _delivery_frames([(m.user_id, m.conversation_id, m.delivered_seq, top) for m, top in behind])
         for membership, top in behind:
             membership.delivered_seq = top
         Membership.objects.bulk_update([m for m, _ in behind], ["delivered_seq"])
         events.publish(entries)
 
 
-def _delivery_frames(user: User, ranges: list[tuple[uuid.UUID, int, int]]) -> list[events.Entry]:
-    """``message_delivered`` for each sender of the messages to ``user`` in the
-    given (conversation, after seq, up to seq) ranges: one query for all."""
+def _delivery_frames(ranges: list[tuple[uuid.UUID, uuid.UUID, int, int]]) -> list[events.Entry]:
+    """``message_delivered`` for each sender of the messages delivered to each
+    user in the given (user, conversation, after seq, up to seq) ranges: one
+    query for all."""
     within = Q()
-    for conversation_id, after, top in ranges:
+    for _, conversation_id, after, top in ranges:
         within |= Q(conversation_id=conversation_id, seq__gt=after, seq__lte=top)
-    newly = (
+    newly = list(
         Message.objects.filter(within, is_deleted=False)
-        .exclude(sender=user)
         .order_by("conversation_id", "seq")
-        .values_list("conversation_id", "sender_id", "id")
+        .values_list("conversation_id", "seq", "sender_id", "id")
     )
-    grouped: dict[tuple[uuid.UUID, uuid.UUID], list[uuid.UUID]] = {}
-    for conversation_id, sender_id, message_id in newly:
-        grouped.setdefault((conversation_id, sender_id), []).append(message_id)
     now = timezone.now()
-    return [
-        (sender_id, delivered_frame(conversation_id, user.id, ids, now))
-        for (conversation_id, sender_id), ids in grouped.items()
-    ]
+    entries: list[events.Entry] = []
+    for user_id, conversation_id, after, top in ranges:
+        grouped: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for in_conversation, seq, sender_id, message_id in newly:
+            if in_conversation == conversation_id and after < seq <= top and sender_id != user_id:
+                grouped.setdefault(sender_id, []).append(message_id)
+        entries += [
+            (sender_id, delivered_frame(conversation_id, user_id, ids, now)) for sender_id, ids in grouped.items()
+        ]
+    return entries
 
 
 def _read_frames(user: User, conversation, after: int, top: int, at) -> list[events.Entry]:
@@ -130,7 +154,7 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
         if target_seq > membership.read_seq:
             entries: list[events.Entry] = []
             if target_seq > membership.delivered_seq:
-                entries += _delivery_frames(user, [(conversation.id, membership.delivered_seq, target_seq)])
+                entries += _delivery_frames([(user.id, conversation.id, membership.delivered_seq, target_seq)])
             if user.read_receipts:
                 entries += _read_frames(user, conversation, membership.read_seq, target_seq, now)
             membership.read_seq = target_seq

@@ -89,6 +89,39 @@ def test_messages_delivered_moves_the_cursor_and_tells_the_sender(alice, bob):
     assert UserEvent.objects.filter(user=alice).count() == count
 
 
+def test_a_send_to_an_existing_conversation_is_four_statements(alice, bob, django_assert_num_queries):
+    """Take the seq (checking the recipient), insert the message, take the event
+    seqs, insert the events; plus the (save)point around them."""
+    send(alice, bob, "first")
+    with django_assert_num_queries(6):
+        result = send(bob, alice, "second", client_id="c-2")
+    assert result.created and result.message.seq == 2
+
+
+def test_receipts_of_several_users_are_stored_together(alice, bob, make_user, django_assert_max_num_queries):
+    from messaging.models import UserEvent
+
+    carol = make_user("carol")
+    to_bob = [send(alice, bob, f"bob {n}").message for n in range(2)]
+    to_carol = send(alice, carol, "carol").message
+    from_carol = send(carol, bob, "from carol").message
+    # A receiver's own message in its list changes nothing; unknown ids are ignored.
+    with django_assert_max_num_queries(8):
+        services.messages_delivered_many(
+            {bob.id: [to_bob[1].id, from_carol.id], carol.id: [to_carol.id, from_carol.id, uuid.uuid4()]}
+        )
+    assert selectors.messages_undelivered(bob) == [] and selectors.messages_undelivered(carol) == []
+    receipts = [
+        (user_id, f["to"], f["ids"])
+        for user_id, f in UserEvent.objects.order_by("seq").values_list("user_id", "frame")
+        if f["type"] == "message_delivered"
+    ]
+    assert sorted(r[1:] for r in receipts if r[0] == alice.id) == sorted(
+        [(str(bob.id), [str(m.id) for m in to_bob]), (str(carol.id), [str(to_carol.id)])]
+    )
+    assert [r[1:] for r in receipts if r[0] == carol.id] == [(str(bob.id), [str(from_carol.id)])]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
@@ -112,11 +145,16 @@ def test_cannot_message_self(alice):
         send(alice, alice)
 
 
-def test_inactive_recipient_is_not_found(alice, bob):
+@pytest.mark.parametrize("talked_before", [False, True])
+def test_inactive_recipient_is_not_found(alice, bob, talked_before):
+    if talked_before:  # the one-statement path for an existing conversation checks it too
+        send(alice, bob, "before")
     bob.is_active = False
     bob.save()
     with pytest.raises(RecipientNotFound):
         send(alice, bob)
+    assert Message.objects.count() == int(talked_before)
+    assert Conversation.objects.filter(last_seq=int(talked_before)).count() == int(talked_before)
 
 
 def test_edit_rules(alice, bob, make_user):
