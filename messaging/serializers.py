@@ -16,8 +16,11 @@ from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Message
 from messaging.selectors import HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX
 
 
+_DATETIME = serializers.DateTimeField()  # one instance: building a field per frame showed in profiles
+
+
 def _iso(value: datetime | None) -> str | None:
-    return serializers.DateTimeField().to_representation(value) if value else None
+    return _DATETIME.to_representation(value) if value else None
 
 
 def _receiver_id(message: Message) -> str | None:
