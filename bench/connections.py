@@ -40,7 +40,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, concurrency: int) -> dict:
-    sockets = []
+    sockets: dict[int, object] = {}  # socket number -> socket of accounts[number % len(accounts)]
     figures: dict = {}
 
     async def open_many(count: int) -> None:
@@ -50,7 +50,7 @@ async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, 
             while queue:
                 index = queue.pop()
                 account = accounts[index % len(accounts)]
-                sockets.append(await open_socket(server.ws, account.token))
+                sockets[index] = await open_socket(server.ws, account.token)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
@@ -69,7 +69,7 @@ async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, 
     figures["rss_idle"] = server.rss_bytes()
 
     # Still serving: one message from the first user to the second, on their idle sockets.
-    sender, receiver = sockets[0], sockets[1]
+    sender, receiver = sockets[0], sockets[1]  # devices of accounts[0] and accounts[1]
     client_id = uuid.uuid4().hex
     started = time.perf_counter()
     await sender.send(
@@ -80,7 +80,7 @@ async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, 
         if frame.get("type") == "direct_message" and frame.get("client_id") == client_id:
             break
     figures["message_ms"] = (time.perf_counter() - started) * 1000
-    await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    await asyncio.gather(*(s.close() for s in sockets.values()), return_exceptions=True)
     return figures
 
 

@@ -82,7 +82,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.counted = True
         try:
             await self._start()
-            self._spawn(self._catch_up_periodically())
+            _live_sockets().add(self)
         except Exception:
             logger.exception("Failed to start the socket of user %s", self.user.id)
             metrics.ERRORS.labels("websocket").inc()
@@ -91,8 +91,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _start(self) -> None:
         self._close_when_credentials_expire()
         await db(services.presence_connected)(self.user, self.channel_name)
-        self._spawn(self._keep_presence())
-        _ensure_presence_sweeper()
         head, _ = await db(selectors.event_stream_state)(self.user.id)
         await self.send_json({"type": "hello", "user_id": str(self.user.id), "seq": head})
         since = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
@@ -111,6 +109,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.counted = False
         if not hasattr(self, "group"):
             return
+        _live_sockets().discard(self)
         if expiry := getattr(self, "expiry", None):
             expiry.cancel()
         for task in self.tasks:
@@ -171,29 +170,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _catch_up_periodically(self) -> None:
+    async def catch_up(self, head: int) -> None:
         """A channel layer may drop an event (a full channel, a Redis failover);
-        the next live event fills the gap, and this covers a gap with no next
-        event: now and then, compare with the head of the log."""
-        while True:
-            await asyncio.sleep(settings.WS_CATCH_UP_SECONDS)
-            try:
-                head, _ = await db(selectors.event_stream_state)(self.user.id)
-                if head > self.last_seq:
-                    async with self.delivering:
-                        await self._replay(after=self.last_seq)
-            except (OperationalError, InterfaceError) as error:
-                logger.warning("Catch-up for user %s skipped: %s", self.user.id, error)
-
-    async def _keep_presence(self) -> None:
-        from messaging.presence import SOCKET_TTL_SECONDS
-
-        while True:
-            await asyncio.sleep(SOCKET_TTL_SECONDS / 3)
-            try:
-                await db(services.presence_refresh)(self.user, self.channel_name)
-            except Exception:
-                logger.exception("Presence refresh failed for user %s; retrying", self.user.id)
+        the next live event fills the gap, and this, run now and then by the
+        process's housekeeping, covers a gap with no next event."""
+        if head > self.last_seq:
+            async with self.delivering:
+                await self._replay(after=self.last_seq)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections()`` before
@@ -501,25 +484,55 @@ async def _settle_presence_later(user_id: uuid.UUID) -> None:
         logger.exception("Presence update failed for user %s", user_id)
 
 
-_sweeping_loops: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()
+_live_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[ChatConsumer]]" = weakref.WeakKeyDictionary()
 
 
-def _ensure_presence_sweeper() -> None:
-    """One task per process (event loop) that settles users whose sockets vanished
-    without a settle: their process died, or its grace task was lost."""
+def _live_sockets() -> set[ChatConsumer]:
+    """The started sockets of this process (event loop); the first one starts
+    the process's housekeeping."""
     loop = asyncio.get_running_loop()
-    if loop in _sweeping_loops:
-        return
-    _sweeping_loops.add(loop)
-    _background(_sweep_presence_forever())
+    if loop not in _live_by_loop:
+        _live_by_loop[loop] = set()
+        _background(_keep_presence_forever())
+        _background(_catch_up_forever())
+    return _live_by_loop[loop]
 
 
-async def _sweep_presence_forever() -> None:
+async def _keep_presence_forever() -> None:
+    """Every socket of the process stays registered in one call, and users whose
+    sockets vanished without a settle (their process died, or its grace task
+    was lost) are settled: per process, not a task per socket."""
     from messaging.presence import SOCKET_TTL_SECONDS
 
     while True:
         await asyncio.sleep(SOCKET_TTL_SECONDS / 3)
+        sockets = [(consumer.user.id, consumer.channel_name) for consumer in _live_sockets()]
         try:
+            if sockets:
+                await db(services.presence_refresh)(sockets)
             await db(services.presence_sweep)()
         except Exception:
-            logger.exception("Presence sweep failed; retrying")
+            logger.exception("Presence refresh failed; retrying")
+
+
+async def _catch_up_forever() -> None:
+    """Now and then, compare every socket's last seq with the head of its
+    user's log (one query for the process) and replay what a socket missed."""
+    while True:
+        await asyncio.sleep(settings.WS_CATCH_UP_SECONDS)
+        consumers = list(_live_sockets())
+        try:
+            heads = await db(selectors.event_stream_heads)({consumer.user.id for consumer in consumers})
+        except (OperationalError, InterfaceError) as error:
+            logger.warning("Catch-up skipped: %s", error)
+            continue
+        for consumer in consumers:
+            if heads.get(consumer.user.id, 0) > consumer.last_seq:
+                consumer._spawn(_caught_up(consumer, heads[consumer.user.id]))
+
+
+async def _caught_up(consumer: ChatConsumer, head: int) -> None:
+    try:
+        await consumer.catch_up(head)
+    except (OperationalError, InterfaceError) as error:
+        logger.warning("Catch-up for user %s skipped: %s", consumer.user.id, error)

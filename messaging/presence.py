@@ -79,10 +79,12 @@ class MemoryPresence:
             state.online, state.version = True, state.version + 1
             return state.version
 
-    def refresh(self, user_id: uuid.UUID, channel: str) -> None:
+    def refresh(self, sockets: list[tuple[uuid.UUID, str]]) -> None:
+        """Keep these (user, channel) sockets registered for another TTL."""
         now = self.clock()
         with self._lock:
-            self._state(user_id, now).sockets[channel] = now + SOCKET_TTL_SECONDS
+            for user_id, channel in sockets:
+                self._state(user_id, now).sockets[channel] = now + SOCKET_TTL_SECONDS
 
     def disconnect(self, user_id: uuid.UUID, channel: str) -> None:
         now = self.clock()
@@ -175,11 +177,14 @@ class RedisPresence:
         return int(version) if version else None
 
     @_fail_soft(lambda: None)
-    def refresh(self, user_id: uuid.UUID, channel: str) -> None:
-        key = self._keys(user_id)[0]
-        pipe = self._client.pipeline()
-        pipe.zadd(key, {channel: self.clock() + SOCKET_TTL_SECONDS})
-        pipe.expire(key, SOCKET_TTL_SECONDS * 2)
+    def refresh(self, sockets: list[tuple[uuid.UUID, str]]) -> None:
+        """Keep these (user, channel) sockets registered for another TTL: one round trip."""
+        expires = self.clock() + SOCKET_TTL_SECONDS
+        pipe = self._client.pipeline(transaction=False)
+        for user_id, channel in sockets:
+            key = self._keys(user_id)[0]
+            pipe.zadd(key, {channel: expires})
+            pipe.expire(key, SOCKET_TTL_SECONDS * 2)
         pipe.execute()
 
     @_fail_soft(lambda: None)

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -148,6 +149,17 @@ def event_stream_state(user_id: uuid.UUID) -> tuple[int, int]:
     """(head seq, pruned through) of a user's event log; (0, 0) before any event."""
     row = EventStream.objects.filter(user_id=user_id).values_list("last_seq", "pruned_through").first()
     return row or (0, 0)
+
+
+def event_stream_heads(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Head seq of each user's event log (users without events are left out);
+    in chunks, within SQLite's limit on query parameters."""
+    user_ids = list(user_ids)
+    heads: dict[uuid.UUID, int] = {}
+    for start in range(0, len(user_ids), 1000):
+        chunk = user_ids[start : start + 1000]
+        heads.update(EventStream.objects.filter(user_id__in=chunk).values_list("user_id", "last_seq"))
+    return heads
 
 
 def user_events_after(

@@ -15,7 +15,6 @@ from rest_framework import serializers
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Message
 from messaging.selectors import HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX
 
-
 _DATETIME = serializers.DateTimeField()  # one instance: building a field per frame showed in profiles
 
 

@@ -29,8 +29,9 @@ def presence_connected(user: User, channel: str) -> None:
         events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, True, user.last_seen, version))
 
 
-def presence_refresh(user: User, channel: str) -> None:
-    presence_registry.get_presence().refresh(user.id, channel)
+def presence_refresh(sockets: list[tuple[uuid.UUID, str]]) -> None:
+    """Keep these (user id, channel) sockets registered: all of a process's at once."""
+    presence_registry.get_presence().refresh(sockets)
 
 
 def presence_disconnected(user: User, channel: str) -> None:
