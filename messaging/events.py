@@ -19,6 +19,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils import timezone
 
 from chatserver import metrics
 from chatserver.db import calling_loop
@@ -104,11 +105,14 @@ def publish(entries: list[Entry]) -> None:
         for user_id, frame, *meta in entries:
             seq = next_seq[user_id]
             next_seq[user_id] = seq + 1
-            records.append(UserEvent(user_id=user_id, seq=seq, frame={**frame, "seq": seq}))
+            records.append((user_id, seq, {**frame, "seq": seq}))
             metas.append(meta[0] if meta else {})
-        UserEvent.objects.bulk_create(records)
+        sequences.user_events_insert(records, timezone.now())
     _send_after_commit(
-        [(r.user_id, {"type": "chat.event", "frame": r.frame, **meta}) for r, meta in zip(records, metas, strict=True)]
+        [
+            (user_id, {"type": "chat.event", "frame": frame, **meta})
+            for (user_id, _, frame), meta in zip(records, metas, strict=True)
+        ]
     )
 
 

@@ -1,5 +1,6 @@
 # ruff: noqa: S608 - only table names from model metadata are formatted in; values are parameters
-"""The hot-path counters, each taken in one statement.
+"""The hot-path statements: counters, each taken in one statement, and the
+event log's rows.
 
 Every message takes the conversation's next seq and every recipient's next
 event seq, under row locks held until commit (seq order is commit order).
@@ -9,13 +10,15 @@ ORM cannot express, take each counter in one round trip. Both PostgreSQL and
 SQLite (3.35+) run these statements as written.
 """
 
+import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
 from accounts.models import User
-from messaging.models import Conversation, EventStream
+from messaging.models import Conversation, EventStream, UserEvent
 
 
 def _db_uuid(value: uuid.UUID):
@@ -93,3 +96,23 @@ def event_streams_advance(counts: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
             params,
         )
         return {_python_uuid(user_id): head for user_id, head in cursor.fetchall()}
+
+
+def user_events_insert(events: list[tuple[uuid.UUID, int, dict[str, Any]]], now: datetime) -> None:
+    """Store (user, seq, frame) rows of the event log in one multi-row INSERT.
+
+    ``bulk_create`` on PostgreSQL sends the rows as one typed array per
+    column (``INSERT ... SELECT * FROM UNNEST``), and building a ``jsonb[]``
+    array client-side cost more CPU than the rest of a message's statements;
+    here each frame goes as JSON text, parsed by the server.
+    """
+    if not events:
+        return
+    frame = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    rows = ", ".join([f"(%s, %s, {frame}, %s)"] * len(events))
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    params: list = []
+    for user_id, seq, payload in events:
+        params += [_db_uuid(user_id), seq, json.dumps(payload), created_at]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {_table(UserEvent)} (user_id, seq, frame, created_at) VALUES {rows}", params)
