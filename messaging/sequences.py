@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection
 
 from accounts.models import User
-from messaging.models import Conversation, EventStream, UserEvent
+from messaging.models import Conversation, EventStream, Message, UserEvent
 
 
 def _db_uuid(value: uuid.UUID):
@@ -116,3 +116,27 @@ def user_events_insert(events: list[tuple[uuid.UUID, int, dict[str, Any]]], now:
         params += [_db_uuid(user_id), seq, json.dumps(payload), created_at]
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {_table(UserEvent)} (user_id, seq, frame, created_at) VALUES {rows}", params)
+
+
+def message_insert(message: Message) -> None:
+    """INSERT a new message row as ``save(force_insert=True)`` would, without
+    the ORM's per-save work (signals, field walks, SQL compilation) on the
+    hottest statement. A duplicate client_id still raises IntegrityError."""
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_table(Message)} (id, conversation_id, sender_id, seq, content, created_at,"
+            " edited_at, is_deleted, deleted_at, client_id) VALUES (%s, %s, %s, %s, %s, %s, NULL, %s, NULL, %s)",
+            [
+                _db_uuid(message.id),
+                _db_uuid(message.conversation_id),
+                _db_uuid(message.sender_id),
+                message.seq,
+                message.content,
+                ops.adapt_datetimefield_value(message.created_at),
+                False,
+                message.client_id,
+            ],
+        )
+    message._state.adding = False
+    message._state.db = connection.alias

@@ -128,7 +128,7 @@ def _insert(conversation: Conversation, sender: User, seq: int, content: str, cl
     message = Message(
         conversation=conversation, sender=sender, seq=seq, content=content, client_id=client_id, created_at=now
     )
-    message.save(force_insert=True)
+    sequences.message_insert(message)
     return message
 
 
