@@ -1,19 +1,26 @@
 """Direct-message throughput and latency, with the bare relay as the ceiling.
 
-    .venv/bin/python -m bench.messages --pairs 20 --rates 100,200,400 --seconds 10
+    .venv/bin/python -m bench.messages --pairs 20 --rates 100,200,400,800,1600,3200 --seconds 10
 
 For each target it starts the server the way production runs it on a fresh
 database (PostgreSQL when DATABASE_URL points at one, else SQLite; with
 REDIS_URL also a two-process run), opens a socket per user, and each user
 sends to its partner on an open-loop schedule (at the offered rate whatever
-the replies). Printed per run: messages persisted (acknowledged) and
-delivered per second, delivery latency p50/p99/max (send to receipt on the
-partner's socket), and lost = acknowledged minus delivered, with the stored
-count read back from the database. Rate limits are raised for the run.
+the replies). Each target is swept over the offered rates, lowest first,
+until a rate it does not sustain (delivery p99 over ``P99_BUDGET_MS``, or a
+message not delivered, or under 95 % of the offered rate delivered).
+
+Printed per run: messages persisted (acknowledged) and delivered per second,
+delivery latency p50/p99/max (send to receipt on the partner's socket), sent,
+stored (counted in the database) and lost = sent minus delivered. Then each
+target's capacity: the highest delivered rate it sustained. Rate limits are
+raised for the run.
 
 The ceiling runs in the same invocation: ``bench.relay`` under uvicorn, with
-one INSERT per message through psycopg's async pool, and without storage.
-Every figure is also printed as a ratio to the persisted relay at that rate.
+one INSERT per message through psycopg's async pool (PostgreSQL), and without
+storage. Every figure is also printed as a ratio to the ceiling: the persisted
+relay on PostgreSQL, the relay without storage on SQLite (there is no SQLite
+relay).
 """
 
 import argparse
@@ -24,7 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +52,10 @@ from bench.common import (
     server_env,
     start_server,
 )
+
+P99_BUDGET_MS = 50.0
+DRAIN_SECONDS = 20.0
+WARMUP_SECONDS = 3.0
 
 
 @dataclass
@@ -62,6 +76,23 @@ class Result:
     @property
     def delivered_rate(self) -> float:
         return self.delivered / self.seconds if self.seconds else 0.0
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.delivered
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies, 0.99) * 1000
+
+    @property
+    def sustained(self) -> bool:
+        return (
+            self.lost == 0
+            and self.p99_ms <= P99_BUDGET_MS
+            and self.delivered_rate >= 0.95 * self.offered
+            and (self.stored is None or self.stored == self.acked)
+        )
 
 
 async def drive(urls: list[str], pairs: list[tuple[Account, Account]], offered: float, seconds: float, result: Result):
@@ -110,8 +141,8 @@ async def drive(urls: list[str], pairs: list[tuple[Account, Account]], offered: 
         writers.append(writer(alice, bob, interval * index / len(users)))
         writers.append(writer(bob, alice, interval * (index + 0.5) / len(users)))
     await asyncio.gather(*writers)
-    deadline = time.perf_counter() + 20
-    while time.perf_counter() < deadline and (result.acked < result.sent or result.delivered < result.acked):
+    deadline = time.perf_counter() + DRAIN_SECONDS
+    while time.perf_counter() < deadline and (result.acked < result.sent or result.delivered < result.sent):
         await asyncio.sleep(0.05)
     # Throughput over the time it took to persist and deliver everything offered.
     result.seconds = max(seconds, time.perf_counter() - begin - 0.05)
@@ -121,7 +152,7 @@ async def drive(urls: list[str], pairs: list[tuple[Account, Account]], offered: 
         task.cancel()
 
 
-def stored_messages(database_url: str, table: str) -> int | None:
+def stored_messages(database_url: str, table: str) -> int:
     if is_postgres(database_url):
         import psycopg
 
@@ -134,130 +165,195 @@ def stored_messages(database_url: str, table: str) -> int | None:
         return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-def chat_run(name, kind, processes, database_url, redis_url, pairs_count, offered, seconds, workdir) -> Result:
-    env = server_env(database_url, redis_url)
-    migrate(env)
-    servers = [start_server(env, kind, Path(workdir) / f"{name}-{i}.log") for i in range(processes)]
-    try:
-        accounts = create_accounts(servers[0].http, pairs_count * 2)
+class Target:
+    """One server set-up, kept up for its whole sweep: ``measure(rate)`` per offered rate."""
+
+    name: str
+
+    def measure(self, offered: float, seconds: float) -> Result:
+        raise NotImplementedError
+
+
+@dataclass
+class ChatTarget(Target):
+    name: str
+    urls: list[str]
+    pairs: list[tuple[Account, Account]]
+    database_url: str
+
+    def measure(self, offered: float, seconds: float) -> Result:
+        before = stored_messages(self.database_url, "messaging_message")
+        result = Result(self.name, offered)
+        run(drive(self.urls, self.pairs, offered, seconds, result))
+        result.stored = stored_messages(self.database_url, "messaging_message") - before
+        return result
+
+
+@contextmanager
+def chat_target(name, kind, processes, configured, redis_url, pairs_count, workdir: Path) -> Iterator[ChatTarget]:
+    with scratch_database(configured, workdir) as url:
+        env = server_env(url, redis_url)
+        migrate(env)
+        servers = [
+            start_server(env, kind, workdir / f"{name.replace(' ', '-')}-{i}.log") for i in range(processes)
+        ]
+        try:
+            accounts = create_accounts(servers[0].http, pairs_count * 2)
+            pairs = list(zip(accounts[::2], accounts[1::2], strict=True))
+            yield ChatTarget(name, [s.ws for s in servers], pairs, url)
+        finally:
+            for server in servers:
+                server.stop()
+
+
+@dataclass
+class RelayTarget(Target):
+    name: str
+    url: str
+    pairs_count: int
+    database_url: str
+
+    def measure(self, offered: float, seconds: float) -> Result:
+        before = stored_messages(self.database_url, "relay_message") if self.database_url else 0
+        ids = [str(uuid.uuid4()) for _ in range(self.pairs_count * 2)]
+        accounts = [Account(pk, pk) for pk in ids]  # the relay takes ?token= as the user id
         pairs = list(zip(accounts[::2], accounts[1::2], strict=True))
-        result = Result(name, offered)
-        run(drive([s.ws for s in servers], pairs, offered, seconds, result))
-    finally:
-        for server in servers:
-            server.stop()
-    result.stored = stored_messages(database_url, "messaging_message")
-    return result
+        result = Result(self.name, offered)
+        run(drive([self.url], pairs, offered, seconds, result))
+        if self.database_url:
+            result.stored = stored_messages(self.database_url, "relay_message") - before
+        return result
 
 
-def relay_run(name, database_url, pairs_count, offered, seconds) -> Result:
-    env = {**os.environ, "RELAY_DATABASE_URL": database_url if is_postgres(database_url) else ""}
+@contextmanager
+def relay_target(name: str, database_url: str, pairs_count: int) -> Iterator[RelayTarget]:
+    env = {**os.environ, "RELAY_DATABASE_URL": database_url}
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.relay:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--ws-per-message-deflate",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    command = [sys.executable, "-m", "uvicorn", "bench.relay:app", "--port", str(port), "--log-level", "warning"]
+    process = subprocess.Popen([*command, "--ws-per-message-deflate", "false"], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                import urllib.request
-
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        accounts = [Account(str(uuid.uuid4()), "") for _ in range(pairs_count * 2)]
-        accounts = [Account(a.id, a.id) for a in accounts]
-        pairs = list(zip(accounts[::2], accounts[1::2], strict=True))
-        result = Result(name, offered)
-        run(drive([f"ws://127.0.0.1:{port}"], pairs, offered, seconds, result))
+        yield RelayTarget(name, f"ws://127.0.0.1:{port}", pairs_count, database_url)
     finally:
         process.terminate()
         process.wait(10)
-    if env["RELAY_DATABASE_URL"]:
-        import psycopg
-
-        with psycopg.connect(database_url, autocommit=True) as connection:
-            result.stored = connection.execute("SELECT count(*) FROM relay_message").fetchone()[0]
-            connection.execute("DROP TABLE relay_message")
-    return result
 
 
-def print_table(results: list[Result], ceilings: dict[float, Result]) -> None:
-    header = (
-        f"{'run':<34}{'offered/s':>10}{'persisted/s':>12}{'delivered/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'max ms':>9}{'lost':>6}{'stored':>8}{'x relay':>9}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        ceiling = ceilings.get(r.offered)
-        ratio = r.delivered_rate / ceiling.delivered_rate if ceiling and ceiling.delivered_rate else float("nan")
+def sweep(target: Target, rates: list[float], seconds: float) -> list[Result]:
+    """Lowest rate first, up to and including the first one not sustained,
+    after a warm-up run that is not counted (first connections, caches)."""
+    target.measure(rates[0], WARMUP_SECONDS)
+    results = []
+    for rate in rates:
+        result = target.measure(rate, seconds)
+        results.append(result)
+        print(f"  {target.name} at {rate:.0f}/s: {result.delivered_rate:.0f}/s delivered, p99 {result.p99_ms:.1f} ms")
+        if not result.sustained:
+            break
+    return results
+
+
+def capacity(results: list[Result]) -> float:
+    return max((r.delivered_rate for r in results if r.sustained), default=0.0)
+
+
+@dataclass
+class Report:
+    database: str
+    pairs: int
+    seconds: float
+    ceiling: str
+    runs: dict[str, list[Result]]
+
+    def ceiling_at(self, offered: float) -> Result | None:
+        return next((r for r in self.runs.get(self.ceiling, []) if r.offered == offered), None)
+
+    def capacity(self, name: str) -> float:
+        return capacity(self.runs.get(name, []))
+
+    def print(self) -> None:
         print(
-            f"{r.name:<34}{r.offered:>10.0f}{r.persisted_rate:>12.0f}{r.delivered_rate:>12.0f}"
-            f"{percentile(r.latencies, 0.5) * 1000:>9.1f}{percentile(r.latencies, 0.99) * 1000:>9.1f}"
-            f"{(max(r.latencies) if r.latencies else float('nan')) * 1000:>9.1f}{r.acked - r.delivered:>6}"
-            f"{'' if r.stored is None else r.stored:>8}{ratio:>9.2f}"
+            f"\ndirect messages: {self.database}, {self.pairs} pairs, {self.seconds:g} s per run,"
+            f" {os.cpu_count()} cores; ceiling: {self.ceiling}"
         )
+        header = (
+            f"{'run':<36}{'offered/s':>10}{'persisted/s':>12}{'delivered/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'max ms':>9}{'sent':>7}{'stored':>8}{'lost':>6}{'x ceiling':>10}"
+        )
+        print(header)
+        print("-" * len(header))
+        for name, results in self.runs.items():
+            for r in results:
+                ceiling = self.ceiling_at(r.offered)
+                top = ceiling.delivered_rate if ceiling else 0.0
+                ratio = r.delivered_rate / top if top else float("nan")
+                print(
+                    f"{name:<36}{r.offered:>10.0f}{r.persisted_rate:>12.0f}{r.delivered_rate:>12.0f}"
+                    f"{percentile(r.latencies, 0.5) * 1000:>9.1f}{r.p99_ms:>9.1f}"
+                    f"{(max(r.latencies) if r.latencies else float('nan')) * 1000:>9.1f}{r.sent:>7}"
+                    f"{'-' if r.stored is None else r.stored:>8}{r.lost:>6}{ratio:>10.2f}"
+                )
+        top = self.capacity(self.ceiling)
+        print(f"\ncapacity (highest delivered/s with p99 <= {P99_BUDGET_MS:g} ms and nothing lost):")
+        for name in self.runs:
+            value = self.capacity(name)
+            ratio = value / top if top else float("nan")
+            capped = " (sustained every rate offered)" if all(r.sustained for r in self.runs[name]) else ""
+            print(f"  {name:<36}{value:>8.0f}/s{ratio:>8.2f} x ceiling{capped}")
+
+
+def measure(
+    configured: str, redis_url: str, *, pairs: int, rates: list[float], seconds: float, servers: list[str]
+) -> Report:
+    """Every target on the database ``configured`` names (PostgreSQL URL, or '' for SQLite)."""
+    postgres = is_postgres(configured)
+    runs: dict[str, list[Result]] = {}
+    with tempfile.TemporaryDirectory() as workdir, ExitStack() as stack:
+        workdir = Path(workdir)
+        if postgres:
+            url = stack.enter_context(scratch_database(configured, workdir))
+            with relay_target("bare relay, INSERT per message", url, pairs) as relay:
+                runs[relay.name] = sweep(relay, rates, seconds)
+        with relay_target("bare relay, no storage", "", pairs) as relay:
+            runs[relay.name] = sweep(relay, rates, seconds)
+        chat_targets = [(f"chat {kind}, 1 process", kind, 1, "") for kind in servers]
+        if redis_url:
+            chat_targets.append(("chat uvicorn, 2 processes + Redis", "uvicorn", 2, redis_url))
+        for name, kind, processes, redis in chat_targets:
+            with chat_target(name, kind, processes, configured, redis, pairs, workdir) as target:
+                runs[name] = sweep(target, rates, seconds)
+    ceiling = "bare relay, INSERT per message" if postgres else "bare relay, no storage"
+    return Report("PostgreSQL" if postgres else "SQLite", pairs, seconds, ceiling, runs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--rates", default="100,200,400,800,1600,3200", help="offered messages/s, comma-separated")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--servers", default="uvicorn,daphne", help="uvicorn (manage.py serve) and/or daphne")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--rates", default="100,200,400", help="offered messages a second, comma-separated")
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--servers", default="uvicorn,daphne", help="uvicorn (manage.py serve) and/or daphne")
+    add_arguments(parser)
     args = parser.parse_args()
-    rates = [float(r) for r in args.rates.split(",")]
-    configured = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    results: list[Result] = []
-    ceilings: dict[float, Result] = {}
-    with tempfile.TemporaryDirectory() as workdir:
-        for rate in rates:
-            if is_postgres(configured):
-                with scratch_database(configured, Path(workdir)) as url:
-                    ceilings[rate] = relay_run("bare relay, INSERT per message", url, args.pairs, rate, args.seconds)
-                    results.append(ceilings[rate])
-            results.append(relay_run("bare relay, no storage", "", args.pairs, rate, args.seconds))
-            for kind in args.servers.split(","):
-                with scratch_database(configured, Path(workdir)) as url:
-                    results.append(
-                        chat_run(f"chat {kind}, 1 process", kind, 1, url, "", args.pairs, rate, args.seconds, workdir)
-                    )
-            if redis_url:
-                with scratch_database(configured, Path(workdir)) as url:
-                    results.append(
-                        chat_run(
-                            "chat uvicorn, 2 processes + Redis",
-                            "uvicorn",
-                            2,
-                            url,
-                            redis_url,
-                            args.pairs,
-                            rate,
-                            args.seconds,
-                            workdir,
-                        )
-                    )
-    database = "PostgreSQL" if is_postgres(configured) else "SQLite"
-    print(f"direct messages: {args.pairs} pairs, {args.seconds:g} s per run, {database}, {os.cpu_count()} cores")
-    print_table(results, ceilings)
+    report = measure(
+        os.environ.get("DATABASE_URL", ""),
+        os.environ.get("REDIS_URL", ""),
+        pairs=args.pairs,
+        rates=sorted(float(r) for r in args.rates.split(",")),
+        seconds=args.seconds,
+        servers=args.servers.split(","),
+    )
+    report.print()
 
 
 if __name__ == "__main__":

@@ -141,6 +141,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
+    # One file, no server to restart: keep each thread's connection instead of
+    # opening the file and running the PRAGMAs again for every database call.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
 else:
     # psycopg's connection pool: without it every database_sync_to_async call
     # (each message, each receipt) opens and closes a PostgreSQL connection.
