@@ -8,7 +8,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import User
-from messaging import events, selectors
+from messaging import events, selectors, sequences
 from messaging.exceptions import (
     ConversationNotFound,
     MessageNotFound,
@@ -39,12 +39,7 @@ def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None
     all_ids = {pk for ids in delivered.values() for pk in ids}
     if not all_ids:
         return
-    found = {
-        pk: (conversation_id, seq, sender_id)
-        for pk, conversation_id, seq, sender_id in Message.objects.filter(id__in=all_ids).values_list(
-            "id", "conversation_id", "seq", "sender_id"
-        )
-    }
+    found = sequences.messages_brief(all_ids)
     tops: dict[tuple[uuid.UUID, uuid.UUID], int] = {}  # (user, conversation) -> highest seq
     for user_id, ids in delivered.items():
         for pk in ids:
@@ -53,26 +48,18 @@ def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None
                 tops[key] = max(tops.get(key, 0), found[pk][1])
     if not tops:
         return
-    wanted = Q()
-    for user_id, conversation_id in tops:
-        wanted |= Q(user_id=user_id, conversation_id=conversation_id)
     with transaction.atomic():
-        memberships = list(
-            Membership.objects.select_for_update()
-            .filter(wanted)
-            .order_by("conversation_id", "user_id")  # one lock order for every caller
-        )
         behind = [
-            (m, tops[m.user_id, m.conversation_id])
-            for m in memberships
-            if m.delivered_seq < tops[m.user_id, m.conversation_id]
+            (pk, user_id, conversation_id, seq, tops[user_id, conversation_id])
+            for pk, user_id, conversation_id, seq in sequences.memberships_lock(list(tops))
+            if seq < tops[user_id, conversation_id]
         ]
         if not behind:
             return  # other devices (or reads) got there first
-        entries = _delivery_frames([(m.user_id, m.conversation_id, m.delivered_seq, top) for m, top in behind])
-        for membership, top in behind:
-            membership.delivered_seq = top
-        Membership.objects.bulk_update([m for m, _ in behind], ["delivered_seq"])
+        entries = _delivery_frames(
+            [(user_id, conversation_id, seq, top) for _, user_id, conversation_id, seq, top in behind]
+        )
+        sequences.memberships_set_delivered({pk: top for pk, *_, top in behind})
         events.publish(entries)
 
 
@@ -80,14 +67,7 @@ def _delivery_frames(ranges: list[tuple[uuid.UUID, uuid.UUID, int, int]]) -> lis
     """``message_delivered`` for each sender of the messages delivered to each
     user in the given (user, conversation, after seq, up to seq) ranges: one
     query for all."""
-    within = Q()
-    for _, conversation_id, after, top in ranges:
-        within |= Q(conversation_id=conversation_id, seq__gt=after, seq__lte=top)
-    newly = list(
-        Message.objects.filter(within, is_deleted=False)
-        .order_by("conversation_id", "seq")
-        .values_list("conversation_id", "seq", "sender_id", "id")
-    )
+    newly = sequences.messages_in_ranges([(conversation_id, after, top) for _, conversation_id, after, top in ranges])
     now = timezone.now()
     entries: list[events.Entry] = []
     for user_id, conversation_id, after, top in ranges:
