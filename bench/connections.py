@@ -84,15 +84,15 @@ async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, 
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sockets", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--idle", type=float, default=30, help="seconds to measure idle CPU over")
     parser.add_argument("--concurrency", type=int, default=32, help="handshakes in flight")
-    args = parser.parse_args()
-    configured = os.environ.get("DATABASE_URL", "")
+
+
+def measure(configured: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as workdir, scratch_database(configured, Path(workdir)) as url:
         env = server_env(url)
         migrate(env)
@@ -103,20 +103,32 @@ def main() -> None:
         finally:
             server.stop()
     added = figures["sockets"] - args.warmup
-    per_socket = (figures["rss_full"] - figures["rss_warm"]) / added
-    database = "PostgreSQL" if is_postgres(configured) else "SQLite"
+    figures["per_socket_bytes"] = (figures["rss_full"] - figures["rss_warm"]) / added
+    figures["handshakes_per_second"] = added / figures["open_seconds"]
+    figures["database"] = "PostgreSQL" if is_postgres(configured) else "SQLite"
+    return figures
+
+
+def print_report(figures: dict, args: argparse.Namespace) -> None:
     print(
-        f"idle connections: 1 process (manage.py serve), {database}, in-memory channel layer,"
+        f"\nidle connections: 1 process (manage.py serve), {figures['database']}, in-memory channel layer,"
         f" {args.users} users, {os.cpu_count()} cores"
     )
     print(f"{'sockets open':<44}{figures['sockets']:>12,}")
-    print(f"{'handshakes/s while opening':<44}{added / figures['open_seconds']:>12.0f}")
+    print(f"{'handshakes/s while opening':<44}{figures['handshakes_per_second']:>12.0f}")
     print(f"{'RSS after warm-up (' + str(args.warmup) + ' sockets)':<44}{figures['rss_warm'] / 2**20:>10.1f} MB")
     print(f"{'RSS with all sockets open':<44}{figures['rss_full'] / 2**20:>10.1f} MB")
     print(f"{'RSS after ' + format(args.idle, 'g') + ' s idle':<44}{figures['rss_idle'] / 2**20:>10.1f} MB")
-    print(f"{'memory per connection':<44}{per_socket / 1024:>10.1f} KB")
+    print(f"{'memory per connection':<44}{figures['per_socket_bytes'] / 1024:>10.1f} KB")
     print(f"{'server CPU while idle':<44}{figures['idle_cpu'] * 100:>10.1f} % of a core")
     print(f"{'a message between two idle users':<44}{figures['message_ms']:>10.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args()
+    print_report(measure(os.environ.get("DATABASE_URL", ""), args), args)
 
 
 if __name__ == "__main__":

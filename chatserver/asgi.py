@@ -1,14 +1,19 @@
-"""ASGI entry point: HTTP goes to Django; WebSocket passes the origin check and
-JWT authentication, then Channels' router."""
+"""ASGI entry point: HTTP goes to Django (the whole request in one thread, see
+chatserver.handlers); WebSocket passes the origin check and JWT
+authentication, then Channels' router."""
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatserver.settings")
 
 # Set up Django (apps, models) before importing anything that touches models.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from chatserver.handlers import SyncPipelineASGIHandler  # noqa: E402
+
+django_asgi_app = SyncPipelineASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
