@@ -46,7 +46,8 @@ def fill_conversation(database_url: str, conversation_id: str, sender: str, rece
             connection.execute(
                 """
                 INSERT INTO messaging_message (id, conversation_id, sender_id, seq, content, created_at, is_deleted)
-                SELECT gen_random_uuid(), %(conversation)s, CASE WHEN g %% 2 = 0 THEN %(a)s ELSE %(b)s END,
+                SELECT gen_random_uuid(), %(conversation)s::uuid,
+                       CASE WHEN g %% 2 = 0 THEN %(a)s::uuid ELSE %(b)s::uuid END,
                        g + 1, 'message number ' || g, now() - make_interval(secs => %(count)s - g), false
                 FROM generate_series(1, %(count)s) AS g
                 """,
