@@ -19,6 +19,8 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-passphrase-not-common"
+# /metrics of the servers under test, read for their CPU time and database calls.
+METRICS_TOKEN = secrets.token_urlsafe(32)
 
 
 def free_port() -> int:
@@ -75,12 +77,26 @@ def server_env(database_url: str, redis_url: str = "", **overrides: str) -> dict
         WS_RATE_BURST="1000000",
         WS_RATE_PER_SECOND="1000000",
         LOG_LEVEL="WARNING",
+        METRICS_TOKEN=METRICS_TOKEN,
         PYTHONUNBUFFERED="1",
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
     env.update(overrides)
     return env
+
+
+def server_metrics(base: str) -> dict[str, float]:
+    """The process's Prometheus samples, ``name{labels}`` -> value."""
+    req = urllib.request.Request(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def migrate(env: dict[str, str]) -> None:

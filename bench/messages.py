@@ -51,6 +51,7 @@ from bench.common import (
     run,
     scratch_database,
     server_env,
+    server_metrics,
     start_server,
 )
 
@@ -70,6 +71,10 @@ class Result:
     stored: int | None = None
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    # Read from the servers' /metrics over the run: CPU seconds of the
+    # process(es), and of each database call (name -> (calls, CPU seconds)).
+    server_cpu: float | None = None
+    db_calls: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def persisted_rate(self) -> float:
@@ -191,12 +196,28 @@ class ChatTarget(Target):
     pairs: list[tuple[Account, Account]]
     database_url: str
 
+    http: list[str] = field(default_factory=list)
+
     def measure(self, offered: float, seconds: float) -> Result:
         before = stored_messages(self.database_url, "messaging_message")
+        samples_before = [server_metrics(base) for base in self.http]
         result = Result(self.name, offered)
         run(drive(self.urls, self.pairs, offered, seconds, result))
         result.stored = stored_messages(self.database_url, "messaging_message") - before
+        deltas = [diff(server_metrics(base), old) for base, old in zip(self.http, samples_before, strict=True)]
+        result.server_cpu = sum(d.get("process_cpu_seconds_total", 0.0) for d in deltas)
+        for delta in deltas:
+            for name, value in delta.items():
+                if name.startswith('chat_db_calls_total{call="'):
+                    call = name.split('"')[1]
+                    cpu = delta.get(f'chat_db_call_cpu_seconds_total{{call="{call}"}}', 0.0)
+                    calls, seconds_ = result.db_calls.get(call, (0.0, 0.0))
+                    result.db_calls[call] = (calls + value, seconds_ + cpu)
         return result
+
+
+def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {name: value - before.get(name, 0.0) for name, value in after.items()}
 
 
 @contextmanager
@@ -208,7 +229,7 @@ def chat_target(name, kind, processes, configured, redis_url, pairs_count, workd
         try:
             accounts = create_accounts(servers[0].http, pairs_count * 2)
             pairs = list(zip(accounts[::2], accounts[1::2], strict=True))
-            yield ChatTarget(name, [s.ws for s in servers], pairs, url)
+            yield ChatTarget(name, [s.ws for s in servers], pairs, url, [s.http for s in servers])
         finally:
             for server in servers:
                 server.stop()
@@ -288,6 +309,27 @@ class Report:
     ceiling: str
     runs: dict[str, list[Result]]
 
+    def print_cpu(self) -> None:
+        """Where the chat servers' CPU went, per message delivered, at each
+        target's highest rate kept up with (from the servers' /metrics)."""
+        print("\nserver CPU per message delivered, ms (at the highest rate kept up with; db: the calls' own threads)")
+        for name, results in self.runs.items():
+            kept = [r for r in results if r.kept_up and r.server_cpu is not None and r.delivered]
+            if not kept:
+                continue
+            r = max(kept, key=lambda r: r.delivered_rate)
+            calls = sorted(r.db_calls.items(), key=lambda item: -item[1][1])
+            db_total = sum(cpu for _, (_, cpu) in calls)
+            parts = ", ".join(
+                f"{call} {cpu / r.delivered * 1000:.2f}" for call, (_, cpu) in calls[:3] if cpu / r.delivered > 1e-5
+            )
+            print(
+                f"  {name:<34} at {r.offered:.0f}/s: {r.server_cpu / r.delivered * 1000:.2f} in all;"
+                f" db {db_total / r.delivered * 1000:.2f} ({parts});"
+                f" the rest (event loop: frames, JSON, channel layer)"
+                f" {(r.server_cpu - db_total) / r.delivered * 1000:.2f}"
+            )
+
     def ceiling_at(self, offered: float) -> Result | None:
         return next((r for r in self.runs.get(self.ceiling, []) if r.offered == offered), None)
 
@@ -319,6 +361,7 @@ class Report:
                     f"{(max(r.latencies) if r.latencies else float('nan')) * 1000:>9.1f}{r.sent:>7}"
                     f"{'-' if r.stored is None else r.stored:>8}{r.lost:>6}{ratio:>10.2f}"
                 )
+        self.print_cpu()
         top, top_throughput = self.capacity(self.ceiling), self.throughput(self.ceiling)
         print(
             f"\n{'highest delivered/s':<36}{'p99 <= ' + format(P99_BUDGET_MS, 'g') + ' ms':>14}{'x ceiling':>11}"

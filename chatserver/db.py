@@ -4,6 +4,7 @@ import asyncio
 import contextvars
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
+
+from chatserver import metrics
 
 _executor: ThreadPoolExecutor | None = None
 # The event loop a db() call came from, seen by the call on its thread.
@@ -39,9 +42,9 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
     order concurrent sends. SQLite has one writer anyway and stays on one thread.
     """
     if settings.DATABASE_THREADS <= 1:
-        call = database_sync_to_async(function)
+        call = database_sync_to_async(_measured(function))
     else:
-        call = database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
+        call = database_sync_to_async(_closing(_measured(function)), thread_sensitive=False, executor=_get_executor())
 
     @functools.wraps(function)
     async def run(*args: Any, **kwargs: Any) -> Any:
@@ -58,6 +61,25 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
 def calling_loop() -> asyncio.AbstractEventLoop | None:
     """In code run by ``db()``: the event loop waiting for it, else None."""
     return _calling_loop.get()
+
+
+def _measured(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Count the call and the CPU and wall time it took, labelled by its name."""
+    calls = metrics.DB_CALLS.labels(function.__name__)
+    cpu = metrics.DB_CALL_CPU.labels(function.__name__)
+    wall = metrics.DB_CALL_WALL.labels(function.__name__)
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        cpu_started, started = time.thread_time(), time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            calls.inc()
+            cpu.inc(time.thread_time() - cpu_started)
+            wall.inc(time.perf_counter() - started)
+
+    return call
 
 
 def _closing(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -36,6 +36,11 @@ CHANNEL_LAYER_DROPS = Counter(
     "Logged events the channel layer lost on the way to a socket (filled in from the event log).",
 )
 CHANNEL_LAYER_ERRORS = Counter("chat_channel_layer_errors", "Channel-layer sends that failed (e.g. Redis down).")
+# Where a process's database work goes: divide a call's CPU (or wall) seconds
+# by its count for the mean cost of one (e.g. message_send, messages_delivered_many).
+DB_CALLS = Counter("chat_db_calls", "Database calls made by WebSocket sockets, by service or selector.", ["call"])
+DB_CALL_CPU = Counter("chat_db_call_cpu_seconds", "CPU time of the thread running each call.", ["call"])
+DB_CALL_WALL = Counter("chat_db_call_seconds", "Wall-clock time of each call, waits included.", ["call"])
 
 
 def _registry() -> CollectorRegistry | None:
