@@ -118,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def measure(configured: str, args: argparse.Namespace) -> dict:
-    rows = []
+    rows, single = [], []
     with tempfile.TemporaryDirectory() as workdir, scratch_database(configured, Path(workdir)) as url:
         env = server_env(url)
         migrate(env)
@@ -141,6 +141,10 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
             for label, path in targets:
                 load = http_load(server.http, path, alice.token, concurrency=args.concurrency, seconds=args.seconds)
                 rows.append((label, run(load)))
+            # One connection, one request at a time: the cost of the request itself, without queueing.
+            for label, path in targets:
+                load = http_load(server.http, path, alice.token, concurrency=1, seconds=min(args.seconds, 5))
+                single.append((f"{label}, 1 connection", run(load)))
             costs = [
                 timed("POST /auth/register", lambda: register(server.http), 5),
                 timed(
@@ -155,6 +159,7 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
         "database": "PostgreSQL" if is_postgres(configured) else "SQLite",
         "fill_seconds": fill_seconds,
         "rows": rows,
+        "single": single,
         "costs": costs,
     }
 
@@ -170,7 +175,7 @@ def print_report(figures: dict, args: argparse.Namespace) -> None:
     header = f"{'request':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
     print(header)
     print("-" * len(header))
-    for label, r in figures["rows"]:
+    for label, r in figures["rows"] + figures["single"]:
         print(
             f"{label:<40}{r.rate:>9.0f}{percentile(r.latencies, 0.5) * 1000:>9.1f}"
             f"{percentile(r.latencies, 0.99) * 1000:>9.1f}{max(r.latencies) * 1000:>9.1f}{r.errors:>8}"
