@@ -1,6 +1,7 @@
 """Shared pieces of the benchmarks: a database, server processes started the way
 production runs them, accounts, and WebSocket clients."""
 
+import argparse
 import asyncio
 import json
 import os
@@ -269,3 +270,12 @@ async def http_load(base: str, path: str, token: str, *, concurrency: int, secon
     await asyncio.gather(*(client(begin + seconds) for _ in range(concurrency)))
     result.seconds = time.perf_counter() - begin
     return result
+
+
+def run_alone(doc: str, add_arguments, measure, print_report) -> None:
+    """A benchmark module's ``main``: its arguments, then measure and print on
+    the database DATABASE_URL names (SQLite without it)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args()
+    print_report(measure(os.environ.get("DATABASE_URL", ""), args), args)

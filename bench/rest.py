@@ -31,6 +31,7 @@ from bench.common import (
     percentile,
     request,
     run,
+    run_alone,
     scratch_database,
     server_env,
     start_server,
@@ -186,10 +187,7 @@ def print_report(figures: dict, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args()
-    print_report(measure(os.environ.get("DATABASE_URL", ""), args), args)
+    run_alone(__doc__, add_arguments, measure, print_report)
 
 
 if __name__ == "__main__":
