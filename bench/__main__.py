@@ -18,8 +18,7 @@ import os
 import time
 
 from bench import connections, messages, rest
-from bench.common import is_postgres
-from bench.common import percentile as _percentile
+from bench.common import is_postgres, percentile
 
 FULL = {"pairs": 20, "seconds": 10.0, "rates": "50,100,150,200,300,400,800,1600,3200,4800", "sockets": 10_000}
 QUICK = {"pairs": 10, "seconds": 5.0, "rates": "50,100,200,400,800", "sockets": 2_000}
@@ -29,6 +28,13 @@ def check(label: str, value: float, target: float, unit: str, *, at_least: bool)
     met = value >= target if at_least else value <= target
     sign = ">=" if at_least else "<="
     print(f"  {'met    ' if met else 'not met'}  {label:<58}{value:>10.2f} {unit} (target {sign} {target:g})")
+
+
+def defaults(module, **sizes) -> argparse.Namespace:
+    """A benchmark module's own argument defaults, with these sizes."""
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return argparse.Namespace(**{**vars(parser.parse_args([])), **sizes})
 
 
 def main() -> None:
@@ -60,17 +66,13 @@ def main() -> None:
 
     held = None
     if "connections" not in skip:
-        options = argparse.Namespace(
-            sockets=sizes["sockets"], users=100, warmup=200, idle=10 if args.quick else 30, concurrency=32
-        )
+        options = defaults(connections, sockets=sizes["sockets"], users=100, idle=10 if args.quick else 30)
         held = connections.measure(configured, options)
         connections.print_report(held, options)
 
     served = None
     if "rest" not in skip:
-        options = argparse.Namespace(
-            messages=100_000 if args.quick else 1_000_000, seconds=sizes["seconds"], concurrency=16
-        )
+        options = defaults(rest, messages=100_000 if args.quick else 1_000_000, seconds=sizes["seconds"])
         served = rest.measure(configured, options)
         rest.print_report(served, options)
 
@@ -104,7 +106,7 @@ def main() -> None:
         check("GET /users/me", by_label["GET /users/me"].rate, 1000, "req/s", at_least=True)
         for label in ("GET /chats/{id}, newest page", "GET /chats/{id}, 90% deep (?before=)"):
             for suffix in ("", ", 1 connection"):
-                p99 = _percentile(by_label[label + suffix].latencies, 0.99) * 1000
+                p99 = percentile(by_label[label + suffix].latencies, 0.99) * 1000
                 check(f"{label}{suffix} p99", p99, 10, "ms", at_least=False)
 
 

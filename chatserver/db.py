@@ -63,11 +63,15 @@ def calling_loop() -> asyncio.AbstractEventLoop | None:
     return _calling_loop.get()
 
 
+@functools.cache
+def _counters(name: str) -> tuple:
+    """The labelled counters of one call name, looked up once per process."""
+    return metrics.DB_CALLS.labels(name), metrics.DB_CALL_CPU.labels(name), metrics.DB_CALL_WALL.labels(name)
+
+
 def _measured(function: Callable[..., Any]) -> Callable[..., Any]:
     """Count the call and the CPU and wall time it took, labelled by its name."""
-    calls = metrics.DB_CALLS.labels(function.__name__)
-    cpu = metrics.DB_CALL_CPU.labels(function.__name__)
-    wall = metrics.DB_CALL_WALL.labels(function.__name__)
+    calls, cpu, wall = _counters(function.__name__)
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
