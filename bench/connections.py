@@ -8,8 +8,10 @@ spread over ``--users`` users (several devices each), and reads the server's
 resident memory (VmRSS) after a warm-up of ``--warmup`` sockets and again
 with every socket open and idle. Memory per connection is the growth divided
 by the sockets added. It then checks the process still serves: a message
-between two of the idle users arrives, and ``/healthz`` answers, with the
-times printed. The server's CPU time while idle is read over ``--idle``
+between idle users arrives (``--messages`` of them, one pair after another,
+median and max printed), with the garbage collector's pauses meanwhile
+(read from the server's ``/metrics``): a full collection walks every object
+of the process and stops it for as long. The server's CPU time while idle is read over ``--idle``
 seconds (periodic presence refreshes and catch-ups).
 """
 
@@ -27,10 +29,12 @@ from bench.common import (
     is_postgres,
     migrate,
     open_socket,
+    percentile,
     run,
     run_alone,
     scratch_database,
     server_env,
+    server_metrics,
     start_server,
 )
 
@@ -40,7 +44,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, concurrency: int) -> dict:
+async def one_message(sender, receiver, receiver_id: str) -> float:
+    """Milliseconds from sending a direct message to its arrival on the receiver's socket."""
+    client_id = uuid.uuid4().hex
+    started = time.perf_counter()
+    await sender.send(
+        json.dumps({"type": "direct_message", "to": receiver_id, "content": "still there?", "client_id": client_id})
+    )
+    while True:
+        frame = json.loads(await asyncio.wait_for(receiver.recv(), 30))
+        if frame.get("type") == "direct_message" and frame.get("client_id") == client_id:
+            return (time.perf_counter() - started) * 1000
+
+
+async def hold(
+    server, accounts, sockets_wanted: int, warmup: int, idle: float, concurrency: int, messages: int, message_gap: float
+) -> dict:
     sockets: dict[int, object] = {}  # socket number -> socket of accounts[number % len(accounts)]
     figures: dict = {}
 
@@ -69,18 +88,18 @@ async def hold(server, accounts, sockets_wanted: int, warmup: int, idle: float, 
     figures["idle_cpu"] = (cpu_seconds(server.process.pid) - cpu_before) / idle
     figures["rss_idle"] = server.rss_bytes()
 
-    # Still serving: one message from the first user to the second, on their idle sockets.
-    sender, receiver = sockets[0], sockets[1]  # devices of accounts[0] and accounts[1]
-    client_id = uuid.uuid4().hex
-    started = time.perf_counter()
-    await sender.send(
-        json.dumps({"type": "direct_message", "to": accounts[1].id, "content": "still there?", "client_id": client_id})
-    )
-    while True:
-        frame = json.loads(await asyncio.wait_for(receiver.recv(), 30))
-        if frame.get("type") == "direct_message" and frame.get("client_id") == client_id:
-            break
-    figures["message_ms"] = (time.perf_counter() - started) * 1000
+    # Still serving: messages between pairs of idle users, one at a time, on
+    # the users' first devices (each user has several devices, all get it).
+    figures["message_ms"] = []
+    before = server_metrics(server.http)
+    for number in range(messages):
+        a, b = (2 * number) % len(accounts), (2 * number + 1) % len(accounts)
+        figures["message_ms"].append(await one_message(sockets[a], sockets[b], accounts[b].id))
+        await asyncio.sleep(message_gap)
+    after = server_metrics(server.http)
+    for generation in "012":
+        count, total = (f'chat_gc_pause_seconds_{part}{{generation="{generation}"}}' for part in ("count", "sum"))
+        figures[f"gc{generation}"] = (after[count] - before[count], after[total] - before[total])
     await asyncio.gather(*(s.close() for s in sockets.values()), return_exceptions=True)
     return figures
 
@@ -91,6 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--idle", type=float, default=30, help="seconds to measure idle CPU over")
     parser.add_argument("--concurrency", type=int, default=32, help="handshakes in flight")
+    parser.add_argument("--messages", type=int, default=20, help="messages between idle users, one at a time")
+    parser.add_argument("--message-gap", type=float, default=0.5, help="seconds between those messages")
 
 
 def measure(configured: str, args: argparse.Namespace) -> dict:
@@ -100,7 +121,18 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
         server = start_server(env, "uvicorn", Path(workdir) / "connections.log")
         try:
             accounts = create_accounts(server.http, args.users)
-            figures = run(hold(server, accounts, args.sockets, args.warmup, args.idle, args.concurrency))
+            figures = run(
+                hold(
+                    server,
+                    accounts,
+                    args.sockets,
+                    args.warmup,
+                    args.idle,
+                    args.concurrency,
+                    args.messages,
+                    args.message_gap,
+                )
+            )
         finally:
             server.stop()
     added = figures["sockets"] - args.warmup
@@ -122,7 +154,15 @@ def print_report(figures: dict, args: argparse.Namespace) -> None:
     print(f"{'RSS after ' + format(args.idle, 'g') + ' s idle':<44}{figures['rss_idle'] / 2**20:>10.1f} MB")
     print(f"{'memory per connection':<44}{figures['per_socket_bytes'] / 1024:>10.1f} KB")
     print(f"{'server CPU while idle':<44}{figures['idle_cpu'] * 100:>10.1f} % of a core")
-    print(f"{'a message between two idle users':<44}{figures['message_ms']:>10.1f} ms")
+    times = sorted(figures["message_ms"])
+    print(
+        f"{'a message between two idle users':<44}{percentile(times, 0.5):>10.1f} ms median,"
+        f" {times[-1]:.1f} ms max of {len(times)}"
+    )
+    for generation, name in (("0", "youngest"), ("1", "middle"), ("2", "full")):
+        count, total = figures[f"gc{generation}"]
+        mean = f"{total / count * 1000:.1f} ms each" if count else "none"
+        print(f"{'  GC pauses meanwhile, ' + name + ' generation':<44}{count:>12.0f}  {mean}")
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ to an empty directory and the endpoint aggregates them (prometheus_client's
 multiprocess mode).
 """
 
+import gc
 import hmac
 import os
+import time
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
@@ -41,6 +43,29 @@ CHANNEL_LAYER_ERRORS = Counter("chat_channel_layer_errors", "Channel-layer sends
 DB_CALLS = Counter("chat_db_calls", "Database calls made by WebSocket sockets, by service or selector.", ["call"])
 DB_CALL_CPU = Counter("chat_db_call_cpu_seconds", "CPU time of the thread running each call.", ["call"])
 DB_CALL_WALL = Counter("chat_db_call_seconds", "Wall-clock time of each call, waits included.", ["call"])
+GC_PAUSES = Histogram(
+    "chat_gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector, by generation: the whole process waits.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+_GC_PAUSES_BY_GENERATION = tuple(GC_PAUSES.labels(str(generation)) for generation in range(3))
+_gc_started = [0.0]
+
+
+def _observe_gc(phase: str, info: dict) -> None:
+    """A ``gc.callbacks`` hook: a full collection walks every tracked object of
+    the process (each socket holds hundreds), stalling the event loop."""
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        _GC_PAUSES_BY_GENERATION[info["generation"]].observe(time.perf_counter() - _gc_started[0])
+
+
+if _observe_gc not in gc.callbacks:
+    gc.callbacks.append(_observe_gc)
 
 
 def _registry() -> CollectorRegistry | None:

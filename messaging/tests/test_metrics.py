@@ -1,6 +1,8 @@
 """Prometheus metrics: the endpoint is private by default, and the counters move
 with the events they name."""
 
+import gc
+
 import pytest
 from django.test import AsyncClient
 from prometheus_client import REGISTRY
@@ -81,3 +83,15 @@ async def test_refused_frames_are_counted_per_limit(connect, alice, settings):
     await device.send({"type": "ping"})
     assert (await device.recv_type("error"))["code"] == "rate_limited"
     assert sample("chat_rate_limited_total", limit="ws") == before + 1
+
+
+async def test_garbage_collector_pauses_are_measured_by_generation():
+    count = sample("chat_gc_pause_seconds_count", generation="2")
+    total = sample("chat_gc_pause_seconds_sum", generation="2")
+    garbage = [[] for _ in range(100_000)]
+    for item in garbage:
+        item.append(item)  # cycles: only the collector frees them
+    del garbage
+    gc.collect()
+    assert sample("chat_gc_pause_seconds_count", generation="2") >= count + 1  # gc.collect() at least
+    assert sample("chat_gc_pause_seconds_sum", generation="2") > total
