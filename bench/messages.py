@@ -75,6 +75,7 @@ class Result:
     # process(es), and of each database call (name -> (calls, CPU seconds)).
     server_cpu: float | None = None
     db_calls: dict[str, tuple[float, float]] = field(default_factory=dict)
+    gc_pauses: dict[str, tuple[float, float]] = field(default_factory=dict)  # generation -> (count, seconds)
 
     @property
     def persisted_rate(self) -> float:
@@ -213,6 +214,11 @@ class ChatTarget(Target):
                     cpu = delta.get(f'chat_db_call_cpu_seconds_total{{call="{call}"}}', 0.0)
                     calls, seconds_ = result.db_calls.get(call, (0.0, 0.0))
                     result.db_calls[call] = (calls + value, seconds_ + cpu)
+            for generation in "012":
+                count = delta.get(f'chat_gc_pause_seconds_count{{generation="{generation}"}}', 0.0)
+                total = delta.get(f'chat_gc_pause_seconds_sum{{generation="{generation}"}}', 0.0)
+                old_count, old_total = result.gc_pauses.get(generation, (0.0, 0.0))
+                result.gc_pauses[generation] = (old_count + count, old_total + total)
         return result
 
 
@@ -329,6 +335,14 @@ class Report:
                 f" the rest (event loop: frames, JSON, channel layer)"
                 f" {(r.server_cpu - db_total) / r.delivered * 1000:.2f}"
             )
+            pauses = [
+                f"{label} {count:.0f} x {total / count * 1000:.1f} ms"
+                for generation, label in (("0", "young"), ("1", "middle"), ("2", "full"))
+                for count, total in [r.gc_pauses.get(generation, (0.0, 0.0))]
+                if count
+            ]
+            if pauses:
+                print(f"  {'':<34} garbage collector, {self.seconds:g} s: {', '.join(pauses)}")
 
     def ceiling_at(self, offered: float) -> Result | None:
         return next((r for r in self.runs.get(self.ceiling, []) if r.offered == offered), None)

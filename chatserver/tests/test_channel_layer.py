@@ -43,3 +43,19 @@ async def test_expired_messages_still_leave_the_groups(monkeypatch):
     monkeypatch.setattr(time, "monotonic", lambda: monotonic + 5)
     await layer.group_send("user.b", {"type": "chat.event"})
     assert dead not in layer.groups.get("user.a", {})
+    assert layer.channels.get(dead) is None
+    assert await layer.receive(alive) == {"type": "chat.event"}
+
+
+async def test_memberships_older_than_the_group_expiry_end(monkeypatch):
+    layer = LocalChannelLayer(group_expiry=60)
+    old, new = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("user.a", old)
+    wall, monotonic = time.time(), time.monotonic()
+    monkeypatch.setattr(time, "time", lambda: wall + 45)
+    await layer.group_add("user.a", new)
+    monkeypatch.setattr(time, "time", lambda: wall + 90)
+    monkeypatch.setattr(time, "monotonic", lambda: monotonic + 5)
+    await layer.group_send("user.a", {"type": "chat.event"})
+    assert list(layer.groups["user.a"]) == [new]
+    assert await layer.receive(new) == {"type": "chat.event"}
