@@ -11,8 +11,8 @@ by the sockets added. It then checks the process still serves: a message
 between idle users arrives (``--messages`` of them, one pair after another,
 median and max printed), with the garbage collector's pauses meanwhile
 (read from the server's ``/metrics``): a full collection walks every object
-of the process and stops it for as long. The server's CPU time while idle is read over ``--idle``
-seconds (periodic presence refreshes and catch-ups).
+of the process and stops it for as long. The server's CPU time while idle is
+read over ``--idle`` seconds (periodic presence refreshes and catch-ups).
 """
 
 import argparse

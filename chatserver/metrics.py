@@ -64,7 +64,10 @@ def _observe_gc(phase: str, info: dict) -> None:
         _GC_PAUSES_BY_GENERATION[info["generation"]].observe(time.perf_counter() - _gc_started[0])
 
 
-if _observe_gc not in gc.callbacks:
+# Not in multiprocess mode: there every value shares one non-reentrant lock,
+# and a collection can start while this thread holds it (creating a value
+# allocates), so observing from the hook could deadlock the process.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR") and _observe_gc not in gc.callbacks:
     gc.callbacks.append(_observe_gc)
 
 
