@@ -70,7 +70,7 @@ def _send_after_commit(messages: list[tuple[uuid.UUID, dict[str, Any]]]) -> None
         loop = calling_loop()
         if loop is not None and not loop.is_closed():
             future = asyncio.run_coroutine_threadsafe(send(), loop)
-            future.add_done_callback(lambda done: done.cancelled() or (done.exception() and failed(done.exception())))
+            future.add_done_callback(reported)
             return
         try:
             async_to_sync(send)()

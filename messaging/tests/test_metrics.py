@@ -1,11 +1,18 @@
 """Prometheus metrics: the endpoint is private by default, and the counters move
 with the events they name."""
 
+import asyncio
 import gc
+import socket
+import uuid
 
 import pytest
+from django.db import transaction
 from django.test import AsyncClient
 from prometheus_client import REGISTRY
+
+from chatserver.db import db
+from messaging import events
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -95,3 +102,30 @@ async def test_garbage_collector_pauses_are_measured_by_generation():
     gc.collect()
     assert sample("chat_gc_pause_seconds_count", generation="2") >= count + 1  # gc.collect() at least
     assert sample("chat_gc_pause_seconds_sum", generation="2") > total
+
+
+async def test_a_send_the_channel_layer_refuses_is_counted_and_logged(settings, caplog):
+    """From a socket's database call the send runs on the socket's loop,
+    after the call has returned: a failure there is still counted."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chatserver.channel_layer.ResilientRedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{port}/0", "socket_connect_timeout": 1}]},
+        }
+    }
+    errors = sample("chat_channel_layer_errors_total")
+
+    def publish() -> None:
+        with transaction.atomic():
+            events._send_after_commit([(uuid.uuid4(), {"type": "chat.event", "frame": {}})])
+
+    await db(publish)()
+    for _ in range(100):
+        if sample("chat_channel_layer_errors_total") > errors:
+            break
+        await asyncio.sleep(0.05)
+    assert sample("chat_channel_layer_errors_total") == errors + 1
+    assert "Channel layer send failed for chat.event" in caplog.text
