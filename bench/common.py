@@ -100,6 +100,37 @@ def server_metrics(base: str) -> dict[str, float]:
     return samples
 
 
+def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """Samples of ``server_metrics`` taken later, minus those taken before."""
+    return {name: value - before.get(name, 0.0) for name, value in after.items()}
+
+
+GC_GENERATIONS = (("0", "young"), ("1", "middle"), ("2", "full"))
+
+
+def gc_pauses(delta: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Generation -> (pauses, seconds paused), from a ``diff`` of samples."""
+    return {
+        generation: tuple(
+            delta.get(f'chat_gc_pause_seconds_{part}{{generation="{generation}"}}', 0.0) for part in ("count", "sum")
+        )
+        for generation, _ in GC_GENERATIONS
+    }
+
+
+def describe_gc_pauses(pauses: dict[str, tuple[float, float]]) -> str:
+    """``young 12 x 1.8 ms, middle 1 x 30.7 ms`` (generations that paused)."""
+    return (
+        ", ".join(
+            f"{label} {count:.0f} x {total / count * 1000:.1f} ms"
+            for generation, label in GC_GENERATIONS
+            for count, total in [pauses.get(generation, (0.0, 0.0))]
+            if count
+        )
+        or "none"
+    )
+
+
 def migrate(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
 

@@ -26,6 +26,9 @@ from pathlib import Path
 
 from bench.common import (
     create_accounts,
+    describe_gc_pauses,
+    diff,
+    gc_pauses,
     is_postgres,
     migrate,
     open_socket,
@@ -57,9 +60,7 @@ async def one_message(sender, receiver, receiver_id: str) -> float:
             return (time.perf_counter() - started) * 1000
 
 
-async def hold(
-    server, accounts, sockets_wanted: int, warmup: int, idle: float, concurrency: int, messages: int, message_gap: float
-) -> dict:
+async def hold(server, accounts, args: argparse.Namespace) -> dict:
     sockets: dict[int, object] = {}  # socket number -> socket of accounts[number % len(accounts)]
     figures: dict = {}
 
@@ -72,34 +73,31 @@ async def hold(
                 account = accounts[index % len(accounts)]
                 sockets[index] = await open_socket(server.ws, account.token)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
 
-    await open_many(warmup)
+    await open_many(args.warmup)
     await asyncio.sleep(2)
     figures["rss_warm"] = server.rss_bytes()
     started = time.perf_counter()
-    await open_many(sockets_wanted - warmup)
+    await open_many(args.sockets - args.warmup)
     figures["open_seconds"] = time.perf_counter() - started
     await asyncio.sleep(5)  # let offline delivery and presence settle
     figures["rss_full"] = server.rss_bytes()
     figures["sockets"] = len(sockets)
     cpu_before = cpu_seconds(server.process.pid)
-    await asyncio.sleep(idle)
-    figures["idle_cpu"] = (cpu_seconds(server.process.pid) - cpu_before) / idle
+    await asyncio.sleep(args.idle)
+    figures["idle_cpu"] = (cpu_seconds(server.process.pid) - cpu_before) / args.idle
     figures["rss_idle"] = server.rss_bytes()
 
     # Still serving: messages between pairs of idle users, one at a time, on
     # the users' first devices (each user has several devices, all get it).
     figures["message_ms"] = []
     before = server_metrics(server.http)
-    for number in range(messages):
+    for number in range(args.messages):
         a, b = (2 * number) % len(accounts), (2 * number + 1) % len(accounts)
         figures["message_ms"].append(await one_message(sockets[a], sockets[b], accounts[b].id))
-        await asyncio.sleep(message_gap)
-    after = server_metrics(server.http)
-    for generation in "012":
-        count, total = (f'chat_gc_pause_seconds_{part}{{generation="{generation}"}}' for part in ("count", "sum"))
-        figures[f"gc{generation}"] = (after[count] - before[count], after[total] - before[total])
+        await asyncio.sleep(args.message_gap)
+    figures["gc_pauses"] = gc_pauses(diff(server_metrics(server.http), before))
     await asyncio.gather(*(s.close() for s in sockets.values()), return_exceptions=True)
     return figures
 
@@ -121,18 +119,7 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
         server = start_server(env, "uvicorn", Path(workdir) / "connections.log")
         try:
             accounts = create_accounts(server.http, args.users)
-            figures = run(
-                hold(
-                    server,
-                    accounts,
-                    args.sockets,
-                    args.warmup,
-                    args.idle,
-                    args.concurrency,
-                    args.messages,
-                    args.message_gap,
-                )
-            )
+            figures = run(hold(server, accounts, args))
         finally:
             server.stop()
     added = figures["sockets"] - args.warmup
@@ -159,10 +146,7 @@ def print_report(figures: dict, args: argparse.Namespace) -> None:
         f"{'a message between two idle users':<44}{percentile(times, 0.5):>10.1f} ms median,"
         f" {times[-1]:.1f} ms max of {len(times)}"
     )
-    for generation, name in (("0", "youngest"), ("1", "middle"), ("2", "full")):
-        count, total = figures[f"gc{generation}"]
-        mean = f"{total / count * 1000:.1f} ms each" if count else "none"
-        print(f"{'  GC pauses meanwhile, ' + name + ' generation':<44}{count:>12.0f}  {mean}")
+    print(f"{'  garbage collector pauses meanwhile':<44}  {describe_gc_pauses(figures['gc_pauses'])}")
 
 
 def main() -> None:

@@ -43,7 +43,10 @@ from bench.common import (
     ROOT,
     Account,
     create_accounts,
+    describe_gc_pauses,
+    diff,
     free_port,
+    gc_pauses,
     is_postgres,
     migrate,
     open_socket,
@@ -214,16 +217,10 @@ class ChatTarget(Target):
                     cpu = delta.get(f'chat_db_call_cpu_seconds_total{{call="{call}"}}', 0.0)
                     calls, seconds_ = result.db_calls.get(call, (0.0, 0.0))
                     result.db_calls[call] = (calls + value, seconds_ + cpu)
-            for generation in "012":
-                count = delta.get(f'chat_gc_pause_seconds_count{{generation="{generation}"}}', 0.0)
-                total = delta.get(f'chat_gc_pause_seconds_sum{{generation="{generation}"}}', 0.0)
+            for generation, (count, total) in gc_pauses(delta).items():
                 old_count, old_total = result.gc_pauses.get(generation, (0.0, 0.0))
                 result.gc_pauses[generation] = (old_count + count, old_total + total)
         return result
-
-
-def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
-    return {name: value - before.get(name, 0.0) for name, value in after.items()}
 
 
 @contextmanager
@@ -335,14 +332,7 @@ class Report:
                 f" the rest (event loop: frames, JSON, channel layer)"
                 f" {(r.server_cpu - db_total) / r.delivered * 1000:.2f}"
             )
-            pauses = [
-                f"{label} {count:.0f} x {total / count * 1000:.1f} ms"
-                for generation, label in (("0", "young"), ("1", "middle"), ("2", "full"))
-                for count, total in [r.gc_pauses.get(generation, (0.0, 0.0))]
-                if count
-            ]
-            if pauses:
-                print(f"  {'':<34} garbage collector, {self.seconds:g} s: {', '.join(pauses)}")
+            print(f"  {'':<34} garbage collector pauses, {self.seconds:g} s: {describe_gc_pauses(r.gc_pauses)}")
 
     def ceiling_at(self, offered: float) -> Result | None:
         return next((r for r in self.runs.get(self.ceiling, []) if r.offered == offered), None)
