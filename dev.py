@@ -4,8 +4,12 @@
     python3 dev.py serve   # create .venv, install, migrate, serve on http://localhost:8080
     python3 dev.py test    # create .venv, install test tools, run the test suite
     python3 dev.py lint    # ruff
+    python3 dev.py manage createsuperuser   # any manage.py command, in development mode
 
-Extra arguments go to the underlying command (``runserver`` or ``pytest``).
+Extra arguments go to the underlying command (``runserver``, ``pytest``, ``manage.py``).
+``serve`` and ``manage`` run in development mode (``DJANGO_DEBUG=true``, public
+development secrets) unless ``DJANGO_DEBUG`` is set; the settings refuse any
+other start without real secrets.
 """
 
 import hashlib
@@ -43,17 +47,27 @@ def ensure_environment(requirements: str) -> None:
     stamp.write_text(digest)
 
 
-def run(command: list, check: bool = True) -> int:
-    code = subprocess.call([str(part) for part in command], cwd=ROOT)
+def run(command: list, check: bool = True, env: dict[str, str] | None = None) -> int:
+    code = subprocess.call([str(part) for part in command], cwd=ROOT, env=env)
     if check and code != 0:
         sys.exit(code)
     return code
 
 
+def development_env() -> dict[str, str]:
+    """Development mode is asked for here, never assumed by the settings."""
+    return {**os.environ, "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "true")}
+
+
 def serve(args: list[str]) -> int:
     ensure_environment("requirements.txt")
-    run([PYTHON, "manage.py", "migrate", "--noinput"])
-    return run([PYTHON, "manage.py", "runserver", *args], check=False)
+    run([PYTHON, "manage.py", "migrate", "--noinput"], env=development_env())
+    return run([PYTHON, "manage.py", "runserver", *args], check=False, env=development_env())
+
+
+def manage(args: list[str]) -> int:
+    ensure_environment("requirements.txt")
+    return run([PYTHON, "manage.py", *args], check=False, env=development_env())
 
 
 def test(args: list[str]) -> int:
@@ -66,7 +80,7 @@ def lint(args: list[str]) -> int:
     return run([BIN / "ruff", "check", *(args or ["."])], check=False)
 
 
-COMMANDS = {"serve": serve, "test": test, "lint": lint}
+COMMANDS = {"serve": serve, "test": test, "lint": lint, "manage": manage}
 
 
 def main() -> int:

@@ -1,9 +1,12 @@
 """Settings for the chat server.
 
 Every deployable value comes from the environment (or a ``.env`` file beside
-``manage.py``). With nothing set the server runs in its embedded development
-mode: SQLite (WAL), an in-memory channel layer, local-memory cache, debug on.
-With ``DEBUG`` off it refuses to start on weak or missing secrets.
+``manage.py``). The settings fail closed: unless development mode is asked for
+with ``DJANGO_DEBUG=true`` (``dev.py`` and the test settings ask for it), the
+server refuses to start without strong secrets and allowed hosts, so a start
+with a forgotten variable never signs tokens with a public key. Storage
+defaults to the embedded mode either way: SQLite (WAL), an in-memory channel
+layer and a local-memory cache, until ``DATABASE_URL``/``REDIS_URL`` are set.
 """
 
 from datetime import timedelta
@@ -26,7 +29,9 @@ MIN_SECRET_LENGTH = 32
 _DEV_SECRET_KEY = "dev-insecure-django-secret-key-change-me-0123456789"  # noqa: S105 - refused when DEBUG is off
 _DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me-0123456789abcdef"  # noqa: S105 - refused when DEBUG is off
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Development mode (debug pages, public development secrets, localhost hosts)
+# only when asked for: any other start must bring real secrets.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 PORT = env.int("PORT", default=8080)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="" if not DEBUG else _DEV_SECRET_KEY)
@@ -60,7 +65,9 @@ def _check_production_settings() -> None:
         raise ImproperlyConfigured(
             "Refusing to start with DJANGO_DEBUG off: "
             + "; ".join(problems)
-            + '. Set strong random values (e.g. `python3 -c "import secrets; print(secrets.token_urlsafe(48))"`).'
+            + '. Set strong random values (e.g. `python3 -c "import secrets; print(secrets.token_urlsafe(48))"`)'
+            " in the environment or in .env, or set DJANGO_DEBUG=true for local development"
+            " (`python3 dev.py serve` does)."
         )
 
 

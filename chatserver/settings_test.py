@@ -1,4 +1,4 @@
-"""Test settings: the real settings, with cheap password hashing.
+"""Test settings: the real settings in development mode, with cheap password hashing.
 
 Still bcrypt (the same hasher class, fewer rounds), so tests exercise the
 production hash format without spending ~0.25 s per password.
@@ -7,6 +7,10 @@ production hash format without spending ~0.25 s per password.
 import os
 import tempfile
 from pathlib import Path
+
+# Tests ask for development mode (the settings refuse to start without real
+# secrets otherwise); a test that checks production behaviour sets its own.
+os.environ.setdefault("DJANGO_DEBUG", "true")
 
 from chatserver.settings import *  # noqa: F403
 from chatserver.settings import DATABASES

@@ -69,8 +69,35 @@ def settings_with(**env: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_defaults_are_the_embedded_development_mode():
-    s = settings_with()
+def test_no_configuration_refuses_to_start_and_says_what_to_set():
+    """Fail closed: a start that did not ask for development mode (daphne or
+    uvicorn on chatserver.asgi, a container with a forgotten variable) must
+    not sign tokens with the public development key."""
+    result = load_settings()
+    assert result.returncode != 0
+    for hint in ("JWT_SECRET is not set", "DJANGO_SECRET_KEY is not set", "DJANGO_ALLOWED_HOSTS", "DJANGO_DEBUG=true"):
+        assert hint in result.stderr
+
+
+def test_asgi_application_refuses_to_load_without_configuration():
+    result = subprocess.run(
+        [sys.executable, "-c", "import chatserver.asgi"],
+        cwd=ROOT,
+        # As daphne or uvicorn would load it: no settings module named, nothing configured.
+        env={
+            **{k: v for k, v in os.environ.items() if k not in (*VARIABLES, "DJANGO_SETTINGS_MODULE")},
+            "DJANGO_ENV_FILE": os.devnull,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Refusing to start" in result.stderr
+
+
+def test_development_mode_when_asked_for_is_the_embedded_default():
+    s = settings_with(DJANGO_DEBUG="true")
     assert s["debug"] is True
     assert s["port"] == 8080
     assert s["engine"] == "django.db.backends.sqlite3"
@@ -82,26 +109,36 @@ def test_defaults_are_the_embedded_development_mode():
     assert s["first_hasher"].endswith("BCryptSHA256PasswordHasher")
 
 
+def test_dev_py_asks_for_development_mode_unless_told_otherwise(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    import dev
+
+    monkeypatch.delenv("DJANGO_DEBUG", raising=False)
+    assert dev.development_env()["DJANGO_DEBUG"] == "true"
+    monkeypatch.setenv("DJANGO_DEBUG", "false")
+    assert dev.development_env()["DJANGO_DEBUG"] == "false"
+
+
 def test_database_url_postgres():
-    s = settings_with(DATABASE_URL="postgres://chat:pw@db.internal:5432/chatdb?sslmode=disable")
+    s = settings_with(DJANGO_DEBUG="true", DATABASE_URL="postgres://chat:pw@db.internal:5432/chatdb?sslmode=disable")
     assert s["engine"] == "django.db.backends.postgresql"
     assert (s["name"], s["host"]) == ("chatdb", "db.internal")
 
 
 def test_database_url_sqlite_file(tmp_path):
-    s = settings_with(DATABASE_URL=f"sqlite:///{tmp_path / 'chat.db'}")
+    s = settings_with(DJANGO_DEBUG="true", DATABASE_URL=f"sqlite:///{tmp_path / 'chat.db'}")
     assert s["engine"] == "django.db.backends.sqlite3"
     assert s["name"] == str(tmp_path / "chat.db")
 
 
 def test_redis_url_selects_redis_layer_and_cache():
-    s = settings_with(REDIS_URL="redis://127.0.0.1:6379/3")
+    s = settings_with(DJANGO_DEBUG="true", REDIS_URL="redis://127.0.0.1:6379/3")
     assert s["layer"] == "chatserver.channel_layer.ResilientRedisChannelLayer"
     assert s["cache"] == "django.core.cache.backends.redis.RedisCache"
 
 
 def test_port_and_allowed_hosts():
-    s = settings_with(PORT="9001", DJANGO_ALLOWED_HOSTS="a.example.com,b.example.com")
+    s = settings_with(DJANGO_DEBUG="true", PORT="9001", DJANGO_ALLOWED_HOSTS="a.example.com,b.example.com")
     assert s["port"] == 9001
     assert s["allowed_hosts"] == ["a.example.com", "b.example.com"]
 
@@ -151,7 +188,7 @@ def test_production_refuses_weak_or_missing_secrets(override, message):
 def test_env_file_is_read_and_environment_wins(tmp_path):
     env_file = tmp_path / "chat.env"
     env_file.write_text("PORT=7777\nREDIS_URL=redis://127.0.0.1:6379/5\nDJANGO_ALLOWED_HOSTS=from-file\n")
-    s = settings_with(DJANGO_ENV_FILE=str(env_file), DJANGO_ALLOWED_HOSTS="from-env")
+    s = settings_with(DJANGO_DEBUG="true", DJANGO_ENV_FILE=str(env_file), DJANGO_ALLOWED_HOSTS="from-env")
     assert s["port"] == 7777
     assert s["layer"] == "chatserver.channel_layer.ResilientRedisChannelLayer"
     assert s["allowed_hosts"] == ["from-env"]
