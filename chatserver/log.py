@@ -1,10 +1,13 @@
-"""Keep credentials out of logs.
+"""Keep credentials and message contents out of logs.
 
-Browsers (and the seed's clients) pass the JWT as ``?token=`` and tickets as
-``?ticket=``; access logs print request paths. Everything that reaches a
-handler through Django's logging passes :class:`RedactSecretsFilter`, and
-daphne's own access log (written straight to a stream) is redacted by
-:func:`redact_daphne_access_log`.
+Access logs print request paths, and query strings carry what must not be
+written down: the JWT (``?token=``) and tickets of WebSocket clients, search
+terms (``/messages/search?q=...``, words from people's messages). Only the
+query parameters in :data:`LOGGABLE_QUERY_PARAMETERS` keep their values;
+every other value is replaced. Everything that reaches a handler through
+Django's logging (the app, uvicorn's access log, daphne's runserver) passes
+:class:`RedactSecretsFilter`, and daphne's own access log (written straight to
+a stream) is redacted by :func:`redact_daphne_access_log`.
 """
 
 import contextvars
@@ -12,12 +15,24 @@ import json
 import logging
 import re
 
-SECRET_QUERY_PARAMETER = re.compile(r"(?i)([?&](?:token|ticket|access_token)=)[^&\s\"']*")
+# Paging and resume positions: no content, no credential, and worth seeing in a log.
+LOGGABLE_QUERY_PARAMETERS = frozenset({"limit", "before", "cursor", "order", "since"})
+_QUERY_PARAMETER = re.compile(r"([?&])([^=&\s\"'#?]+)=([^&\s\"'#]*)")
 REDACTED = "[REDACTED]"
 
 
+def _redact_parameter(match: re.Match) -> str:
+    separator, name, value = match.groups()
+    if name.lower() in LOGGABLE_QUERY_PARAMETERS or not value:
+        return match.group(0)
+    return f"{separator}{name}={REDACTED}"
+
+
 def redact(text: str) -> str:
-    return SECRET_QUERY_PARAMETER.sub(rf"\1{REDACTED}", text)
+    """``text`` with the value of every query parameter not known to be harmless replaced."""
+    if "=" not in text:
+        return text
+    return _QUERY_PARAMETER.sub(_redact_parameter, text)
 
 
 class RedactSecretsFilter(logging.Filter):

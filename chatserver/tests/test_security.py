@@ -15,10 +15,17 @@ from chatserver.tests.test_settings import PRODUCTION, ROOT, VARIABLES
     ("raw", "expected"),
     [
         ("GET /ws?token=eyJ.abc.def HTTP/1.1", "GET /ws?token=[REDACTED] HTTP/1.1"),
-        ("/ws?x=1&token=abc&y=2", "/ws?x=1&token=[REDACTED]&y=2"),
+        ("/ws?since=4&token=abc&x=1", "/ws?since=4&token=[REDACTED]&x=[REDACTED]"),
         ("/ws?ticket=abc", "/ws?ticket=[REDACTED]"),
         ("/ws?TOKEN=abc", "/ws?TOKEN=[REDACTED]"),
-        ("/chats/123?limit=20", "/chats/123?limit=20"),
+        ("/chats/123?limit=20&cursor=MjAy&before=17", "/chats/123?limit=20&cursor=MjAy&before=17"),
+        # Search terms are words from people's messages.
+        (
+            '"GET /messages/search?q=my+secret+diagnosis&order=best HTTP/1.1" 200',
+            '"GET /messages/search?q=[REDACTED]&order=best HTTP/1.1" 200',
+        ),
+        ("/users/search?Q=jo%20hn&limit=5", "/users/search?Q=[REDACTED]&limit=5"),
+        ("no query here: a=b", "no query here: a=b"),
     ],
 )
 def test_redact(raw, expected):

@@ -46,6 +46,19 @@ def test_access_log_never_contains_a_token(stack):
     assert lines and all("request_id" in line and "user_id" in line for line in lines)
 
 
+def test_access_log_never_contains_search_terms(stack):
+    server = stack.servers[0]
+    alice = stack.account()
+    status, _ = server.request("GET", "/messages/search?q=my+secret+diagnosis&limit=5", token=alice.token)
+    assert status == 200
+    status, _ = server.request("GET", "/users/search?q=confidentialname", token=alice.token)
+    assert status == 200
+    log = server.log.read_text()
+    assert "/messages/search" in log and "/users/search" in log  # the requests were logged...
+    assert "secret" not in log and "diagnosis" not in log and "confidentialname" not in log  # ...without the terms
+    assert "limit=5" in log  # paging parameters stay readable
+
+
 def test_ticket_flow_keeps_the_jwt_out_of_the_url(stack):
     server = stack.servers[0]
     alice = stack.account()
