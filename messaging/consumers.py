@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -17,7 +16,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from accounts.authentication import BEARER_SUBPROTOCOL
-from chatserver import metrics
+from chatserver import metrics, strict_json
 from chatserver.channel_layer import RECONNECTED, UNAVAILABLE
 from chatserver.db import db
 from chatserver.errors import DomainError, InvalidInput
@@ -235,9 +234,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
             raise FrameTooLarge(f"Frames are limited to {limit} bytes.")
         try:
-            # NaN and Infinity are not JSON, though Python's parser takes them.
-            frame = json.loads(text_data, parse_constant=_not_json)
-        except ValueError:
+            frame = strict_json.loads(text_data)
+        except strict_json.MalformedJson:
             raise InvalidJson() from None
         if not isinstance(frame, dict):
             raise InvalidFrame()
@@ -360,12 +358,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _resume(self, since: Any) -> None:
         """Send every logged event after ``since``, or ``resync_required`` when
         the log no longer reaches back that far."""
-        try:
-            since = int(since)
-            if since < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise InvalidInput("'since' must be a non-negative integer seq.", field="since") from None
+        since = _parse_seq(since)
         head, pruned_through = await db(selectors.event_stream_state)(self.user.id)
         if since < pruned_through or since > head:
             await self.send_json(
@@ -406,6 +399,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await db(services.messages_delivered)(self.user, [m.id for m in batch])
             if len(batch) < selectors.OFFLINE_BATCH_SIZE:
                 return
+
+
+def _parse_seq(value: Any) -> int:
+    """A seq from ``?since=`` (text) or a ``sync`` frame (a JSON integer)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
+        return value
+    raise InvalidInput("'since' must be a non-negative integer seq.", field="since")
 
 
 class _Receipts:
@@ -460,10 +462,6 @@ def _receipts() -> _Receipts:
     if loop not in _receipts_by_loop:
         _receipts_by_loop[loop] = _Receipts()
     return _receipts_by_loop[loop]
-
-
-def _not_json(constant: str) -> None:
-    raise ValueError(f"{constant} is not JSON")
 
 
 _background_tasks: set[asyncio.Task] = set()

@@ -121,7 +121,7 @@ def test_body_not_a_json_object(api_client, payload):
 def test_malformed_json(api_client):
     response = api_client.post(URL, '{"username": ', content_type="application/json")
     assert response.status_code == 400
-    assert response.json()["code"] == "parse_error"
+    assert response.json()["code"] == "invalid_json"
 
 
 def test_wrong_content_type_is_json_415(api_client):

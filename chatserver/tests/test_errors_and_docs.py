@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 from django.test import override_settings
 
@@ -25,6 +27,38 @@ def test_disallowed_host_is_json_400(api_client):
         response = api_client.get("/users/me", HTTP_HOST="evil.example.com")
     assert response.status_code == 400
     assert response.json()["code"] == "bad_request"
+
+
+NESTED = "[" * 1000 + "]" * 1000  # 2 KB; RecursionError in Python's parser
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "authenticated"),
+    [
+        ("post", "/auth/login", False),
+        ("post", "/auth/register", False),
+        ("put", "/users/me/update", True),
+        ("post", "/users/me/password", True),
+        ("post", "/conversations", True),
+        ("post", "/conversations/00000000-0000-0000-0000-000000000001/read", True),
+        ("patch", "/messages/00000000-0000-0000-0000-000000000001", True),
+    ],
+)
+@pytest.mark.parametrize(
+    "body",
+    [NESTED, '{"email": ' + NESTED + "}", '{"email": 1e999, "password": "x"}', '{"email": -1e999}', "[NaN]"],
+    ids=["nested", "nested-field", "huge-number", "huge-negative", "nan"],
+)
+def test_malformed_json_is_400_invalid_json_on_every_json_endpoint(
+    api_client, user, token_for, method, path, authenticated, body, caplog
+):
+    if authenticated:
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    response = getattr(api_client, method)(path, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_json"
+    assert response.json()["detail"]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 def test_openapi_schema_lists_the_api(api_client):

@@ -1,6 +1,7 @@
 """WebSocket frames, unit level: the real ASGI app through WebsocketCommunicator."""
 
 import json
+import logging
 
 import pytest
 from channels.db import database_sync_to_async
@@ -134,6 +135,14 @@ BAD_FRAMES = [
     ("", "invalid_json"),
     ('{"type": "sync", "since": Infinity}', "invalid_json"),
     ('{"type": "sync", "since": NaN}', "invalid_json"),
+    # Parsed by Python as infinite floats, then int() overflowed: a server_error with a traceback.
+    ('{"type": "sync", "since": 1e999}', "invalid_json"),
+    ('{"type": "sync", "since": -1e999}', "invalid_json"),
+    ('{"type": "sync", "since": 1.5}', "invalid"),
+    ('{"type": "sync", "since": true}', "invalid"),
+    ('{"type": "sync", "since": "12abc"}', "invalid"),
+    # RecursionError in the parser: a server_error with a traceback, ~10 a second from one user.
+    ('{"type": "ping", "x": ' + "[" * 15_000 + "]" * 15_000 + "}", "invalid_json"),
     ("[1, 2]", "invalid_frame"),
     ('"text"', "invalid_frame"),
     ("null", "invalid_frame"),
@@ -163,7 +172,7 @@ BAD_FRAMES = [
 
 
 @pytest.mark.parametrize(("raw", "code"), BAD_FRAMES, ids=[f"{i}-{c}" for i, (_, c) in enumerate(BAD_FRAMES)])
-async def test_bad_frame_gets_error_and_socket_stays_open(connect, alice, bob, raw, code):
+async def test_bad_frame_gets_error_and_socket_stays_open(connect, alice, bob, raw, code, caplog):
     _, device = await connect(alice)
     text = raw % {"bob": bob.id, "alice": alice.id, "long": "x" * (MESSAGE_MAX_LENGTH + 1)}
     await device.ws.send_input({"type": "websocket.receive", "text": text})
@@ -175,6 +184,8 @@ async def test_bad_frame_gets_error_and_socket_stays_open(connect, alice, bob, r
     # Still open and working.
     await device.send({"type": "ping"})
     assert await device.recv() == {"type": "pong"}
+    # A client's mistake is not the server's error: no traceback in the log.
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_binary_frame_is_refused_with_error(connect, alice):
