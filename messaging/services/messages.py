@@ -1,7 +1,9 @@
 """Sending, editing and deleting messages; opening direct conversations."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -236,46 +238,55 @@ def _own_message(user: User, message_id: uuid.UUID) -> Message:
 
 
 def _change_own_message(
-    user: User, message_id: uuid.UUID, changes: dict[str, Any], announce, *, message: Message | None = None
+    user: User, message_id: uuid.UUID, changes: Callable[[datetime], dict[str, Any]], announce
 ) -> Message:
-    message = message or _own_message(user, message_id)
+    """Apply ``changes(now)`` to the user's own message and ``announce(message,
+    previous_content)`` in one transaction.
+
+    The content it replaces, and the time, are taken under the row lock
+    (SQLite: the write lock of its IMMEDIATE transaction), so of two concurrent
+    edits the second records what the first wrote, and a concurrent delete
+    wins over an edit.
+    """
+    message = _own_message(user, message_id)
     with transaction.atomic():
-        # The is_deleted guard makes a concurrent delete win over an edit.
-        if not Message.objects.filter(pk=message.pk, is_deleted=False).update(**changes):
+        previous = (
+            Message.objects.select_for_update()
+            .filter(pk=message.pk, is_deleted=False)
+            .values_list("content", flat=True)
+            .first()
+        )
+        if previous is None:
             raise MessageNotFound()
-        for field, value in changes.items():
+        changed = changes(timezone.now())
+        Message.objects.filter(pk=message.pk).update(**changed)
+        for field, value in changed.items():
             setattr(message, field, value)
-        announce(message)
+        announce(message, previous)
     return message
 
 
 def message_edit(*, user: User, message_id: uuid.UUID, content: Any) -> Message:
     """Change the content; the previous content is kept in the edit history."""
     content = _clean_content(content)
-    previous: dict[str, str] = {}
 
-    def record_and_announce(message: Message) -> None:
-        MessageEdit.objects.create(
-            message=message, editor=user, edited_at=message.edited_at, previous_content=previous["content"]
-        )
+    def record_and_announce(message: Message, previous: str) -> None:
+        MessageEdit.objects.create(message=message, editor=user, edited_at=message.edited_at, previous_content=previous)
         events.message_edited(message)
 
-    message = _own_message(user, message_id)
-    previous["content"] = message.content
-    return _change_own_message(
-        user, message_id, {"content": content, "edited_at": timezone.now()}, record_and_announce, message=message
-    )
+    changes = lambda now: {"content": content, "edited_at": now}  # noqa: E731 - taken under the row lock
+    return _change_own_message(user, message_id, changes, record_and_announce)
 
 
 def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
     """Delete for everyone: the row stays (soft delete) but is never shown again,
     and its files are removed from storage."""
 
-    def announce(message: Message) -> None:
+    def announce(message: Message, previous: str) -> None:
         attachments_remove_files(message)
         events.message_deleted(message)
 
-    return _change_own_message(user, message_id, {"is_deleted": True, "deleted_at": timezone.now()}, announce)
+    return _change_own_message(user, message_id, lambda now: {"is_deleted": True, "deleted_at": now}, announce)
 
 
 def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:

@@ -1,7 +1,9 @@
+import threading
+import time
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from messaging import selectors, services
@@ -17,7 +19,7 @@ from messaging.exceptions import (
     NotSender,
     RecipientNotFound,
 )
-from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Message
+from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Message, MessageEdit
 
 pytestmark = pytest.mark.django_db
 
@@ -168,6 +170,51 @@ def test_edit_rules(alice, bob, make_user):
     edited = services.message_edit(user=alice, message_id=message.id, content="fixed")
     assert edited.edited_at is not None
     assert Message.objects.get(pk=message.id).content == "fixed"
+
+
+def _hold_write_lock_on(message_id, locked: threading.Event, release: threading.Event) -> None:
+    """Keep the message's row locked (SQLite: the database's write lock) until released."""
+    try:
+        with transaction.atomic():
+            Message.objects.select_for_update().filter(pk=message_id).update(client_id=None)
+            locked.set()
+            release.wait(10)
+    finally:
+        connection.close()
+
+
+def _in_thread(function, *args, **kwargs) -> threading.Thread:
+    def run() -> None:
+        try:
+            function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_edits_keep_every_version_in_the_history(alice, bob):
+    """Two edits waiting on the same row: the one that commits second records
+    the content the first one wrote, not the one both saw before waiting."""
+    message = send(alice, bob, "v0").message
+    locked, release = threading.Event(), threading.Event()
+    holder = _in_thread(_hold_write_lock_on, message.id, locked, release)
+    assert locked.wait(10)
+    editors = [
+        _in_thread(services.message_edit, user=alice, message_id=message.id, content=content)
+        for content in ("vA", "vB")
+    ]
+    time.sleep(0.5)  # both editors are past their permission checks, waiting on the lock
+    release.set()
+    for thread in (holder, *editors):
+        thread.join(20)
+    final = Message.objects.get(pk=message.id).content
+    previous = sorted(MessageEdit.objects.filter(message_id=message.id).values_list("previous_content", flat=True))
+    assert final in ("vA", "vB")
+    assert previous == sorted(["v0", {"vA": "vB", "vB": "vA"}[final]])
 
 
 def test_delete_is_soft_and_final(alice, bob):
