@@ -1,9 +1,52 @@
+import math
+
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
 
 from accounts import services
+from accounts.exceptions import InvalidCredentials
 from accounts.models import User
+from chatserver.client_address import request_client_address
+from chatserver.errors import RateLimited
+from messaging import ratelimit
+
+
+class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login takes the same email and password as ``POST /auth/login``
+    and is limited the same way, in the same buckets (in Redis when configured):
+    attempts per client address, and failed attempts per email, which lift
+    within minutes once the failures stop and never count a right password.
+    """
+
+    def clean(self) -> dict:
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is None or not password:
+            return self.cleaned_data
+        address = ratelimit.hit("auth_ip", request_client_address(self.request))
+        if not address.allowed:
+            raise self._too_many(address.retry_after)
+        try:
+            self.user_cache = services.user_authenticate(email=email, password=password)
+        except RateLimited as error:
+            raise self._too_many(error.retry_after) from None
+        except InvalidCredentials:
+            raise self.get_invalid_login_error() from None
+        self.confirm_login_allowed(self.user_cache)  # active staff only
+        return self.cleaned_data
+
+    @staticmethod
+    def _too_many(retry_after: float) -> forms.ValidationError:
+        return forms.ValidationError(
+            "Too many login attempts. Try again in %(seconds)d seconds.",
+            code="rate_limited",
+            params={"seconds": max(1, math.ceil(retry_after))},
+        )
+
+
+admin.site.login_form = RateLimitedAdminAuthenticationForm
 
 
 class UserCreationForm(AdminUserCreationForm):

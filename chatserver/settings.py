@@ -304,8 +304,8 @@ WS_CATCH_UP_SECONDS = env.float("WS_CATCH_UP_SECONDS", default=60)
 WS_FLOOD_CLOSE_AFTER = env.int("WS_FLOOD_CLOSE_AFTER", default=50)
 # Client addresses: how many proxies in front of the app append to X-Forwarded-For
 # (0: use the socket's address and ignore the header, which clients can forge).
+# Read by chatserver.client_address for REST, the admin and WebSocket handshakes alike.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
 
 # A WebSocket text frame larger than this gets a frame_too_large error, before JSON parsing.
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=32 * 1024)

@@ -4,12 +4,16 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import normalize_email
+from chatserver.client_address import request_client_address
 from messaging import ratelimit
 from messaging.ratelimit import Decision
 
 
 class _BucketThrottle(BaseThrottle):
     decision: Decision | None = None
+
+    def get_ident(self, request: Request) -> str:
+        return request_client_address(request)
 
     def _record(self, request: Request, decision: Decision) -> bool:
         self.decision = decision

@@ -86,7 +86,7 @@ def test_forged_forwarded_for_does_not_escape_the_address_limit(api_client, user
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_is_used(api_client, user, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.TRUSTED_PROXY_COUNT = 1
     statuses = [
         login(api_client, f"v{n}@example.com", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}").status_code for n in range(11)
     ]
