@@ -6,7 +6,6 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
@@ -18,7 +17,11 @@ from accounts.exceptions import InvalidToken
 from accounts.models import User
 from accounts.selectors import user_get_active
 from accounts.services import TOKEN_VERSION_CLAIM, ws_ticket_redeem
+from chatserver.client_address import scope_client_address
+from chatserver.errors import RateLimited
 from chatserver.log import bind_user
+from chatserver.websocket import CLOSE_CREDENTIALS_INVALID, CLOSE_RATE_LIMITED, refuse
+from messaging import ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -97,24 +100,37 @@ class WebSocketTokenAuthMiddleware:
     ``Sec-WebSocket-Protocol: bearer, <JWT>``, ``?token=<JWT>`` (the seed's form)
     or an ``Authorization: Bearer`` header (non-browser clients).
 
-    An absent or bad credential leaves an anonymous user, and the consumer
-    refuses the handshake. JWTs go through the same :func:`user_from_token` as REST.
+    Handshakes are first counted per client address (``ws_connect``), before
+    any credential is looked at. A refused handshake is accepted and closed at
+    once with an ``error`` frame: 4429 (too many handshakes, with
+    ``retry_after``) or 4401 (missing, invalid, expired, revoked or spent
+    credentials). JWTs go through the same :func:`user_from_token` as REST.
     """
 
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        scope = dict(scope, user=AnonymousUser(), credentials_expire_at=None)
+        address = scope_client_address(scope)
+        decision = await ratelimit.ahit("ws_connect", address)
+        if not decision.allowed:
+            logger.info("Too many WebSocket handshakes from one address")
+            error = RateLimited("Too many connection attempts; retry later.", retry_after=decision.retry_after)
+            return await refuse(receive, send, error, CLOSE_RATE_LIMITED)
         try:
-            scope["user"], scope["credentials_expire_at"] = await database_sync_to_async(_websocket_user)(scope)
+            user, expire_at = await database_sync_to_async(_websocket_user)(scope)
         except InvalidToken as error:
             logger.info("Rejected WebSocket credentials: %s", error.detail)
-        return await self.app(scope, receive, send)
+            return await refuse(receive, send, error, CLOSE_CREDENTIALS_INVALID)
+        if user is None:
+            error = InvalidToken("Credentials required: ?ticket=, ?token= or a bearer token.")
+            return await refuse(receive, send, error, CLOSE_CREDENTIALS_INVALID)
+        return await self.app(dict(scope, user=user, credentials_expire_at=expire_at), receive, send)
 
 
-def _websocket_user(scope) -> tuple[User | AnonymousUser, float | None]:
-    """(user, when the credentials expire); the socket is closed at that time."""
+def _websocket_user(scope) -> tuple[User | None, float | None]:
+    """(user, when the credentials expire; the socket is closed at that time),
+    or (None, None) when the handshake carries no credential."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if tickets := query.get("ticket"):
         return ws_ticket_redeem(tickets[0]), time.time() + settings.JWT_LIFETIME.total_seconds()
@@ -126,4 +142,4 @@ def _websocket_user(scope) -> tuple[User | AnonymousUser, float | None]:
     for name, value in scope.get("headers", []):
         if name == b"authorization" and (raw_token := bearer_token_from_header(value)):
             return verify_access_token(raw_token)
-    return AnonymousUser(), None
+    return None, None

@@ -282,6 +282,11 @@ RATE_LIMITS = {
     ),
     # Password change attempts per user (guessing the current password).
     "password": (5, 5 / 900),
+    # WebSocket handshakes per client address, before any credential is checked.
+    "ws_connect": (
+        env.int("WS_CONNECT_RATE_BURST", default=60),
+        env.float("WS_CONNECT_RATE_PER_MINUTE", default=300) / 60,
+    ),
 }
 RATE_LIMIT_PREFIX = env.str("RATE_LIMIT_PREFIX", default="chat:rl")
 
@@ -302,6 +307,8 @@ EVENT_LOG_RETENTION_DAYS = env.int("EVENT_LOG_RETENTION_DAYS", default=30)
 WS_CATCH_UP_SECONDS = env.float("WS_CATCH_UP_SECONDS", default=60)
 # Rate-limited WebSocket frames in a row after which the socket is closed (code 4429).
 WS_FLOOD_CLOSE_AFTER = env.int("WS_FLOOD_CLOSE_AFTER", default=50)
+# Open sockets per user, all devices and processes together; one more is closed with 4409.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=32)
 # Client addresses: how many proxies in front of the app append to X-Forwarded-For
 # (0: use the socket's address and ignore the header, which clients can forge).
 # Read by chatserver.client_address for REST, the admin and WebSocket handshakes alike.

@@ -1,9 +1,41 @@
-"""WebSocket origin check that still admits non-browser clients."""
+"""WebSocket plumbing shared by the handshake and the consumer: close codes,
+refusing a handshake in a way a client can act on, and the origin check."""
 
+import json
 from urllib.parse import ParseResult
 
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+
+from chatserver.errors import DomainError
+
+# Close codes (docs/protocol.md). The credentials are missing, invalid, expired
+# or revoked: log in again.
+CLOSE_CREDENTIALS_INVALID = 4401
+# The user already has WS_MAX_SOCKETS_PER_USER sockets open.
+CLOSE_TOO_MANY_SOCKETS = 4409
+# Too many handshakes from the client's address, or kept flooding after rate-limit errors.
+CLOSE_RATE_LIMITED = 4429
+# The server failed mid-stream; reconnect with ?since= to resume.
+CLOSE_SERVER_ERROR = 4500
+
+
+def error_frame(error: DomainError) -> dict:
+    return {"type": "error", **error.as_dict()}
+
+
+async def refuse(receive, send, error: DomainError, code: int) -> None:
+    """Refuse a WebSocket so that the client learns why: accept the handshake,
+    send one ``error`` frame (``code``, ``detail``, ``retry_after`` when there is
+    one), then close with ``code``. A refused HTTP handshake reaches a browser
+    as a bare 1006 and other clients as a 403 with no body: neither tells "log
+    in again" from "wrong URL" or "slow down"."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps(error_frame(error))})
+    await send({"type": "websocket.close", "code": code, "reason": error.code})
 
 
 class BrowserOriginValidator(OriginValidator):

@@ -21,6 +21,13 @@ from chatserver.channel_layer import RECONNECTED, UNAVAILABLE
 from chatserver.db import db
 from chatserver.errors import DomainError, InvalidInput
 from chatserver.log import bind_user
+from chatserver.websocket import (
+    CLOSE_CREDENTIALS_INVALID,
+    CLOSE_RATE_LIMITED,
+    CLOSE_SERVER_ERROR,
+    CLOSE_TOO_MANY_SOCKETS,
+    error_frame,
+)
 from messaging import events, ratelimit, selectors, services
 from messaging.exceptions import (
     FrameTooLarge,
@@ -28,18 +35,13 @@ from messaging.exceptions import (
     InvalidJson,
     RateLimited,
     ServerError,
+    TooManySockets,
     Unavailable,
     UnknownFrameType,
 )
 from messaging.serializers import ack_frame, message_frame
 
 logger = logging.getLogger(__name__)
-
-# The token expired or was revoked (password change, deactivation): log in again.
-CLOSE_CREDENTIALS_INVALID = 4401
-CLOSE_FLOODING = 4429
-# The server failed mid-stream; reconnect with ?since= to resume.
-CLOSE_SERVER_ERROR = 4500
 
 MESSAGE_FRAMES = ("direct_message", "group_message")
 
@@ -56,10 +58,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     """
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close()  # before accept: the handshake is refused (HTTP 403)
-            return
+        user = self.scope["user"]  # WebSocketTokenAuthMiddleware refused the handshake without one
         self.user = user
         bind_user(user.id)  # this socket's task logs with its user
         self.token_version = user.token_version
@@ -82,6 +81,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             await self._start()
             _live_sockets().add(self)
+        except TooManySockets as error:
+            logger.info("Refused a socket of user %s: too many open", self.user.id)
+            await self.send_json(error_frame(error))
+            await self.close(CLOSE_TOO_MANY_SOCKETS)
         except Exception:
             logger.exception("Failed to start the socket of user %s", self.user.id)
             metrics.ERRORS.labels("websocket").inc()
@@ -153,7 +156,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if await self._join_group():
             async with self.delivering:
                 await self._replay(after=self.last_seq)
-            await db(services.presence_connected)(self.user, self.channel_name)
+            with contextlib.suppress(TooManySockets):  # this socket was counted before the outage
+                await db(services.presence_connected)(self.user, self.channel_name)
 
     def _close_when_credentials_expire(self) -> None:
         expire_at = self.scope.get("credentials_expire_at")
@@ -220,7 +224,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.rejected_in_a_row += 1
         if self.rejected_in_a_row > settings.WS_FLOOD_CLOSE_AFTER:
             logger.warning("Closing socket of user %s: kept flooding after rate-limit errors", self.user.id)
-            await self.close(CLOSE_FLOODING)
+            await self.close(CLOSE_RATE_LIMITED)
         logger.info("Rate limited WebSocket frame from user %s", self.user.id)
         raise RateLimited(retry_after=decision.retry_after)
 
@@ -314,7 +318,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _send_error(self, error: DomainError, frame: Any) -> None:
         if error.status >= 500:
             metrics.ERRORS.labels("websocket").inc()
-        reply = {"type": "error", **error.as_dict()}
+        reply = error_frame(error)
         if isinstance(frame, dict) and isinstance(frame.get("client_id"), str):
             reply["client_id"] = frame["client_id"]
         await self.send_json(reply)

@@ -84,6 +84,12 @@ class ServerError(DomainError):
     default_detail = "Internal error. To retry a send safely, repeat it with the same client_id."
 
 
+class TooManySockets(DomainError):
+    code = "too_many_sockets"
+    status = 429
+    default_detail = "Too many connections open for this user."
+
+
 class RecipientNotFound(NotFound):
     code = "recipient_not_found"
     default_detail = "No such user."
@@ -149,6 +155,7 @@ __all__ = [
     "RateLimited",
     "RecipientNotFound",
     "ServerError",
+    "TooManySockets",
     "Unavailable",
     "UnknownFrameType",
     "UserNotFound",

@@ -67,17 +67,20 @@ class MemoryPresence:
             del state.sockets[channel]
         return state
 
-    def connect(self, user_id: uuid.UUID, channel: str) -> int | None:
-        """Register a socket; the new version if the user just came online."""
+    def connect(self, user_id: uuid.UUID, channel: str, limit: int | None = None) -> tuple[bool, int | None]:
+        """Register a socket unless the user has ``limit`` already: (registered,
+        the new version if the user just came online)."""
         now = self.clock()
         with self._lock:
             state = self._state(user_id, now)
+            if limit is not None and channel not in state.sockets and len(state.sockets) >= limit:
+                return False, None
             state.sockets[channel] = now + SOCKET_TTL_SECONDS
             state.offline_since = None
             if state.online:
-                return None
+                return True, None
             state.online, state.version = True, state.version + 1
-            return state.version
+            return True, state.version
 
     def refresh(self, sockets: list[tuple[uuid.UUID, str]]) -> None:
         """Keep these (user, channel) sockets registered for another TTL."""
@@ -124,6 +127,10 @@ class MemoryPresence:
 
 _CONNECT_LUA = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local limit = tonumber(ARGV[6])
+if limit >= 0 and not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= limit then
+  return -1
+end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('HDEL', KEYS[2], 'offline_since')
@@ -167,14 +174,16 @@ class RedisPresence:
     def _keys(self, user_id: uuid.UUID) -> list[str]:
         return [f"{self.prefix}:sockets:{user_id}", f"{self.prefix}:state:{user_id}", self._online_set]
 
-    @_fail_soft(lambda: None)
-    def connect(self, user_id: uuid.UUID, channel: str) -> int | None:
+    @_fail_soft(lambda: (True, None))
+    def connect(self, user_id: uuid.UUID, channel: str, limit: int | None = None) -> tuple[bool, int | None]:
         now = self.clock()
         version = self._connect(
             keys=self._keys(user_id),
-            args=[now, now + SOCKET_TTL_SECONDS, channel, SOCKET_TTL_SECONDS * 2, str(user_id)],
+            args=[now, now + SOCKET_TTL_SECONDS, channel, SOCKET_TTL_SECONDS * 2, str(user_id), limit or -1],
         )
-        return int(version) if version else None
+        if version == -1:
+            return False, None
+        return True, int(version) if version else None
 
     @_fail_soft(lambda: None)
     def refresh(self, sockets: list[tuple[uuid.UUID, str]]) -> None:

@@ -13,6 +13,7 @@ from messaging import events, selectors
 from messaging import presence as presence_registry
 from messaging.exceptions import (
     RecipientNotFound,
+    TooManySockets,
 )
 from messaging.models import (
     EventStream,
@@ -23,8 +24,16 @@ from messaging.services.messages import _recipient
 
 
 def presence_connected(user: User, channel: str) -> None:
-    """A socket of ``user`` opened; contacts hear ``online`` if that is news."""
-    version = presence_registry.get_presence().connect(user.id, channel)
+    """A socket of ``user`` opened; contacts hear ``online`` if that is news.
+    Raises TooManySockets when the user has ``WS_MAX_SOCKETS_PER_USER`` open
+    already, on all processes together (counted atomically by the registry)."""
+    registered, version = presence_registry.get_presence().connect(
+        user.id, channel, limit=settings.WS_MAX_SOCKETS_PER_USER
+    )
+    if not registered:
+        raise TooManySockets(
+            f"You have {settings.WS_MAX_SOCKETS_PER_USER} connections open already; close one and retry."
+        )
     if version is not None:
         events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, True, user.last_seen, version))
 

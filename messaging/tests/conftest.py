@@ -54,13 +54,21 @@ async def connect(token_for):
         if path is None:
             path = f"/ws?token={token_for(user)}"
         communicator = WebsocketCommunicator(application, path, headers=headers or [])
-        connected, _ = await communicator.connect(timeout=5)
+        accepted, close_code = await communicator.connect(timeout=5)
         device = Device(communicator)
         opened.append(device)
-        if connected:
-            device.hello = await device.recv()
-            assert device.hello["type"] == "hello"
-        return connected, device
+        device.refusal, device.close_code = None, None if accepted else close_code
+        if not accepted:  # refused before the handshake (a foreign origin)
+            return False, device
+        first = await device.recv()
+        if first["type"] != "hello":
+            # Refused after the handshake, so the client learns why: one error frame, then a close.
+            assert first["type"] == "error", first
+            device.refusal = first
+            device.close_code = (await communicator.receive_output(timeout=3))["code"]
+            return False, device
+        device.hello = first
+        return True, device
 
     yield open_device
     for device in opened:

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts import services as account_services
-from messaging.consumers import CLOSE_CREDENTIALS_INVALID, CLOSE_FLOODING
+from chatserver.websocket import CLOSE_CREDENTIALS_INVALID, CLOSE_RATE_LIMITED
 from messaging.models import Message
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -14,6 +14,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 def dm(to, n=0):
     return {"type": "direct_message", "to": str(to.id), "content": f"m{n}", "client_id": f"c{n}"}
+
+
+def assert_refused(device, close_code: int, error_code: str) -> None:
+    """The handshake completed only to say why: one error frame, then this close code."""
+    assert device.refusal["type"] == "error"
+    assert (device.refusal["code"], device.close_code) == (error_code, close_code)
+    assert device.refusal["detail"]
 
 
 async def closed_with(device) -> int:
@@ -64,7 +71,7 @@ async def test_flooding_after_warnings_closes_with_4429(connect, alice, settings
         assert await device.recv() == {"type": "pong"}
     for _ in range(3):
         assert (await device.recv())["code"] == "rate_limited"
-    assert await closed_with(device) == CLOSE_FLOODING
+    assert await closed_with(device) == CLOSE_RATE_LIMITED
 
 
 async def test_oversized_frame_gets_an_error_and_the_socket_lives_on(connect, alice, bob, settings):
@@ -104,14 +111,16 @@ async def test_ticket_opens_one_socket_once(connect, alice):
     assert connected
     await device.send({"type": "ping"})
     assert await device.recv() == {"type": "pong"}
-    again, _ = await connect(path=f"/ws?ticket={ticket}")
+    again, refused = await connect(path=f"/ws?ticket={ticket}")
     assert not again
+    assert_refused(refused, CLOSE_CREDENTIALS_INVALID, "invalid_token")
 
 
 @pytest.mark.parametrize("ticket", ["", "made-up", "x" * 43])
 async def test_unknown_ticket_is_refused(connect, ticket):
-    connected, _ = await connect(path=f"/ws?ticket={ticket}")
+    connected, device = await connect(path=f"/ws?ticket={ticket}")
     assert not connected
+    assert_refused(device, CLOSE_CREDENTIALS_INVALID, "invalid_token")
 
 
 async def test_ticket_dies_with_a_password_change(connect, alice):
@@ -119,8 +128,9 @@ async def test_ticket_dies_with_a_password_change(connect, alice):
     await database_sync_to_async(account_services.user_change_password)(
         alice, current_password="correct-horse-battery-staple", new_password="another-long-passphrase"
     )
-    connected, _ = await connect(path=f"/ws?ticket={ticket}")
+    connected, device = await connect(path=f"/ws?ticket={ticket}")
     assert not connected
+    assert_refused(device, CLOSE_CREDENTIALS_INVALID, "invalid_token")
 
 
 async def test_ticket_expires(connect, alice, settings):
@@ -153,8 +163,12 @@ async def test_bearer_subprotocol_with_bad_token_is_refused(connect):
     from chatserver.asgi import application
 
     communicator = WebsocketCommunicator(application, "/ws", subprotocols=["bearer", "nope"])
-    connected, _ = await communicator.connect()
-    assert not connected
+    await communicator.connect()
+    try:
+        assert (await communicator.receive_json_from())["code"] == "invalid_token"
+        assert (await communicator.receive_output())["code"] == CLOSE_CREDENTIALS_INVALID
+    finally:
+        await communicator.disconnect()
 
 
 async def test_password_change_closes_open_sockets_with_4401(connect, alice, token_for):
@@ -175,8 +189,10 @@ async def test_old_token_cannot_reconnect_after_password_change(connect, alice, 
     await database_sync_to_async(account_services.user_change_password)(
         alice, current_password="correct-horse-battery-staple", new_password="another-long-passphrase"
     )
-    connected, _ = await connect(path=f"/ws?token={old}")
+    connected, device = await connect(path=f"/ws?token={old}")
     assert not connected
+    assert_refused(device, CLOSE_CREDENTIALS_INVALID, "invalid_token")
+    assert "revoked" in device.refusal["detail"]
 
 
 # ---- origins ----------------------------------------------------------------
@@ -251,5 +267,45 @@ async def test_admin_password_reset_revokes_tokens(connect, alice, client, make_
     response = await database_sync_to_async(reset_in_admin)()
     assert response.status_code == 302
     assert await closed_with(device) == CLOSE_CREDENTIALS_INVALID
-    connected, _ = await connect(path=f"/ws?token={old_token}")
+    connected, device = await connect(path=f"/ws?token={old_token}")
     assert not connected
+    assert_refused(device, CLOSE_CREDENTIALS_INVALID, "invalid_token")
+
+
+# ---- bounds on sockets and handshakes -----------------------------------------------
+
+
+async def test_handshakes_per_client_address_are_limited(connect, alice, token_for, settings, clock):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ws_connect": (3, 1.0)}
+    settings.TRUSTED_PROXY_COUNT = 1
+    from_address = [(b"x-forwarded-for", b"203.0.113.7")]
+    for _ in range(3):
+        connected, device = await connect(path=f"/ws?token={token_for(alice)}", headers=from_address)
+        assert connected
+        await device.close()
+    connected, refused = await connect(path=f"/ws?token={token_for(alice)}", headers=from_address)
+    assert not connected
+    assert_refused(refused, CLOSE_RATE_LIMITED, "rate_limited")
+    assert refused.refusal["retry_after"] == pytest.approx(1.0)
+    # Counted before the credentials: a flood of bad tokens spends the same budget.
+    connected, refused = await connect(path="/ws?token=garbage", headers=from_address)
+    assert_refused(refused, CLOSE_RATE_LIMITED, "rate_limited")
+    other = [(b"x-forwarded-for", b"198.51.100.1")]
+    assert (await connect(path=f"/ws?token={token_for(alice)}", headers=other))[0]
+    clock.advance(1.0)
+    assert (await connect(path=f"/ws?token={token_for(alice)}", headers=from_address))[0]
+
+
+async def test_sockets_per_user_are_bounded(connect, alice, bob, settings):
+    settings.WS_MAX_SOCKETS_PER_USER = 2
+    await connect(alice)
+    _, second = await connect(alice)
+    connected, third = await connect(alice)
+    assert not connected
+    assert_refused(third, 4409, "too_many_sockets")
+    assert (await connect(bob))[0]  # per user
+    await second.close()
+    connected, again = await connect(alice)
+    assert connected  # a closed socket frees its place
+    await again.send({"type": "ping"})
+    assert await again.recv() == {"type": "pong"}

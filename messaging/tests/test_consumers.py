@@ -36,8 +36,11 @@ async def test_connect_with_bearer_header(connect, alice, token_for):
     ids=["missing", "empty", "garbage", "malformed"],
 )
 async def test_handshake_refused_without_valid_token(connect, query):
-    connected, _ = await connect(path=f"/ws{query}")
+    """Accepted only to say why: the client can tell "log in again" from a wrong URL."""
+    connected, device = await connect(path=f"/ws{query}")
     assert not connected
+    assert device.refusal["code"] == "invalid_token" and device.refusal["detail"]
+    assert device.close_code == 4401
 
 
 async def test_handshake_refused_for_expired_token(connect, alice):
@@ -52,18 +55,22 @@ async def test_handshake_refused_for_expired_token(connect, alice):
         settings.JWT_SECRET,
         algorithm="HS256",
     )
-    connected, _ = await connect(path=f"/ws?token={token}")
+    connected, device = await connect(path=f"/ws?token={token}")
     assert not connected
+    assert (device.refusal["code"], device.close_code) == ("invalid_token", 4401)
+    assert "expired" in device.refusal["detail"]
 
 
 async def test_handshake_refused_for_wrong_scheme_header(connect, alice, token_for):
-    connected, _ = await connect(path="/ws", headers=[(b"authorization", f"Token {token_for(alice)}".encode())])
+    connected, device = await connect(path="/ws", headers=[(b"authorization", f"Token {token_for(alice)}".encode())])
     assert not connected
+    assert (device.refusal["code"], device.close_code) == ("invalid_token", 4401)
 
 
 async def test_handshake_refused_for_foreign_origin(connect, alice, token_for):
-    connected, _ = await connect(path=f"/ws?token={token_for(alice)}", headers=[(b"origin", b"https://evil.example")])
+    connected, device = await connect(path=f"/ws?token={token_for(alice)}", headers=[(b"origin", b"https://evil.example")])
     assert not connected
+    assert device.refusal is None  # cross-site: refused before the handshake (HTTP 403), nothing said
 
 
 async def test_handshake_accepted_for_allowed_origin(connect, alice, token_for):

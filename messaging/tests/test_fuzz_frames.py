@@ -39,7 +39,7 @@ frames = st.one_of(
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.lists(frames, min_size=1, max_size=5))
 async def test_generated_frames_never_crash_the_consumer(connect, alice, raw, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ws": (10_000, 10_000)}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "ws": (10_000, 10_000), "ws_connect": (10_000, 10_000)}
     _, device = await connect(alice)
     for text in raw:
         await device.ws.send_input({"type": "websocket.receive", "text": text})

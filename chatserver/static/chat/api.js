@@ -66,22 +66,30 @@ export class ChatSocket {
     const since = this.lastSeq === null ? "" : `&since=${this.lastSeq}`;
     const ws = new WebSocket(`${scheme}://${location.host}/ws?ticket=${encodeURIComponent(ticket)}${since}`);
     this.ws = ws;
-    ws.onopen = () => {
-      this.attempt = 0;
-      this.onState("online");
-      for (const frame of this.queue.splice(0)) ws.send(JSON.stringify(frame));
-    };
+    this.ready = false;
+    this.retryAfter = 0;
     ws.onmessage = (event) => this.receive(JSON.parse(event.data));
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.ready = false;
       if (this.stopped || event.code === 4401) return this.onState(event.code === 4401 ? "signed-out" : "offline");
-      this.retry();
+      this.retry(this.retryAfter);
     };
   }
 
-  retry() {
-    const delay = Math.min(10000, 500 * 2 ** this.attempt) * (0.7 + Math.random() * 0.6);
+  // A socket is usable once the server says hello: a refused one is accepted
+  // only to carry an error frame (with retry_after when it says when) and a close.
+  opened() {
+    this.ready = true;
+    this.attempt = 0;
+    this.onState("online");
+    for (const frame of this.queue.splice(0)) this.ws.send(JSON.stringify(frame));
+  }
+
+  retry(atLeastSeconds = 0) {
+    const backoff = Math.min(10000, 500 * 2 ** this.attempt) * (0.7 + Math.random() * 0.6);
+    const delay = Math.max(backoff, atLeastSeconds * 1000 * (1 + Math.random() * 0.5));
     this.attempt += 1;
     this.onState("reconnecting", Math.round(delay / 1000));
     this.timer = setTimeout(() => this.start(), delay);
@@ -90,6 +98,11 @@ export class ChatSocket {
   receive(frame) {
     if (frame.type === "hello") {
       if (this.lastSeq === null) this.lastSeq = frame.seq;
+      this.opened();
+      return;
+    }
+    if (frame.type === "error" && !this.ready) {
+      this.retryAfter = frame.retry_after || 0;
       return;
     }
     if (frame.type === "resync_required") {
@@ -107,7 +120,7 @@ export class ChatSocket {
   // Frames sent while disconnected wait for the next connection; sends carry a
   // client_id, so a retry after a lost acknowledgement stores nothing twice.
   send(frame) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    if (this.ws && this.ready && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
     else this.queue.push(frame);
   }
 

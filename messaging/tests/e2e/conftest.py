@@ -187,6 +187,7 @@ def server_env(database_url: str, prefix: str) -> dict[str, str]:
         AUTH_EMAIL_RATE_BURST="10000",
         REST_RATE_BURST="10000",
         WS_RATE_BURST="10000",
+        WS_CONNECT_RATE_BURST="10000",
     )
     return env
 

@@ -5,7 +5,7 @@ import os
 import time
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from messaging.tests.e2e.conftest import assert_silent, raw_websocket, recv_json, recv_type
@@ -100,9 +100,22 @@ def test_bad_frames_keep_the_socket_open(stack):
 
 
 @pytest.mark.parametrize("query", ["", "?token=invalid"])
-def test_handshake_refused_with_http_403(stack, query):
+def test_bad_credentials_get_an_error_frame_and_close_4401(stack, query):
+    """The client can tell "log in again" from a wrong URL (a bare 403 said neither)."""
+    with ws_connect(f"{stack.servers[0].ws}/ws{query}", open_timeout=10) as socket_:
+        frame = recv_json(socket_)
+        assert (frame["type"], frame["code"]) == ("error", "invalid_token") and frame["detail"]
+        with pytest.raises(ConnectionClosed) as closed:
+            socket_.recv(timeout=5)
+    assert closed.value.rcvd.code == 4401
+
+
+def test_foreign_origin_is_refused_with_http_403(stack):
+    alice = stack.account()
     with pytest.raises(InvalidStatus) as refused:
-        ws_connect(f"{stack.servers[0].ws}/ws{query}", open_timeout=10)
+        ws_connect(
+            f"{stack.servers[0].ws}/ws?token={alice.token}", origin="https://evil.example", open_timeout=10
+        )
     assert refused.value.response.status_code == 403
 
 

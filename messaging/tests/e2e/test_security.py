@@ -68,10 +68,11 @@ def test_ticket_flow_keeps_the_jwt_out_of_the_url(stack):
         assert recv_json(socket_)["type"] == "hello"
         socket_.send('{"type":"ping"}')
         assert recv_json(socket_) == {"type": "pong"}
-    from websockets.exceptions import InvalidStatus
-
-    with pytest.raises(InvalidStatus):  # single use
-        ws_connect(f"{server.ws}/ws?ticket={body['ticket']}", open_timeout=10)
+    with ws_connect(f"{server.ws}/ws?ticket={body['ticket']}", open_timeout=10) as socket_:  # single use
+        assert recv_json(socket_)["code"] == "invalid_token"
+        with pytest.raises(ConnectionClosed) as closed:
+            socket_.recv(timeout=5)
+    assert closed.value.rcvd.code == 4401
 
 
 def test_bearer_subprotocol(stack):
