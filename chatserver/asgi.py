@@ -18,11 +18,11 @@ django_asgi_app = SyncPipelineASGIHandler()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.authentication import WebSocketTokenAuthMiddleware  # noqa: E402
-from chatserver.log import redact_daphne_access_log  # noqa: E402
+from chatserver.daphne import adjust_daphne  # noqa: E402
 from chatserver.websocket import BrowserOriginValidator  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
-redact_daphne_access_log()
+adjust_daphne()
 
 application = ProtocolTypeRouter(
     {

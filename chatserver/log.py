@@ -6,8 +6,8 @@ terms (``/messages/search?q=...``, words from people's messages). Only the
 query parameters in :data:`LOGGABLE_QUERY_PARAMETERS` keep their values;
 every other value is replaced. Everything that reaches a handler through
 Django's logging (the app, uvicorn's access log, daphne's runserver) passes
-:class:`RedactSecretsFilter`, and daphne's own access log (written straight to
-a stream) is redacted by :func:`redact_daphne_access_log`.
+:class:`RedactSecretsFilter`; daphne's own access log, written straight to a
+stream, is redacted by :mod:`chatserver.daphne`.
 """
 
 import contextvars
@@ -42,23 +42,6 @@ class RedactSecretsFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
-
-
-def redact_daphne_access_log() -> None:
-    """Wrap daphne's access-log writer (used by the ``daphne`` command) so paths are redacted."""
-    try:
-        from daphne.access import AccessLogGenerator
-    except ImportError:  # another ASGI server; its logs go through logging
-        return
-    if getattr(AccessLogGenerator.write_entry, "redacting", False):
-        return
-    original = AccessLogGenerator.write_entry
-
-    def write_entry(self, host, date, request, status=None, length=None, ident=None, user=None):
-        original(self, host, date, redact(request), status, length, ident, user)
-
-    write_entry.redacting = True
-    AccessLogGenerator.write_entry = write_entry
 
 
 # ---- structured logs --------------------------------------------------------------

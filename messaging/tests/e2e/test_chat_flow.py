@@ -167,14 +167,16 @@ def test_dead_socket_is_dropped_after_ping_timeout(server_factory, stack, kind):
     assert recv_json(alive) == {"type": "pong"}
 
 
-def test_oversized_frame_closes_the_connection(stack):
-    from websockets.exceptions import ConnectionClosed
-
+def test_frame_over_the_transport_limit_is_closed_with_1009(stack):
+    """Both servers say why (1009, message too big); daphne used to drop the TCP
+    connection without a close frame, which a client cannot tell from a network failure."""
     alice = stack.account()
     socket_ = alice.connect(stack.servers[0])
     socket_.send('{"type":"ping","pad":"' + "x" * (1024 * 1024 + 10) + '"}')
-    with pytest.raises(ConnectionClosed):
+    with pytest.raises(ConnectionClosed) as closed:
         socket_.recv(timeout=5)
+    assert closed.value.rcvd is not None, "closed without a close frame"
+    assert closed.value.rcvd.code == 1009
 
 
 def test_an_idle_socket_still_receives(stack):
