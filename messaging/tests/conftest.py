@@ -27,6 +27,18 @@ class Device:
             if frame["type"] == frame_type:
                 return frame
 
+    async def drain(self, quiet: float = 0.3) -> list[dict]:
+        """Every frame until none comes for ``quiet`` seconds: for tests that must
+        also show that nothing else (a duplicate, a stray event) was sent."""
+        frames = []
+        while not await self.ws.receive_nothing(timeout=quiet):
+            frames.append(await self.recv())
+        return frames
+
+    async def drain_types(self, quiet: float = 0.3) -> list[str]:
+        """The types of :meth:`drain`'s frames, sorted (their order across event kinds may vary)."""
+        return sorted(frame["type"] for frame in await self.drain(quiet))
+
     async def assert_silent(self, timeout: float = 0.3) -> None:
         assert await self.ws.receive_nothing(timeout=timeout), "expected no frame"
 

@@ -1,10 +1,13 @@
 """WebSocket frames, unit level: the real ASGI app through WebsocketCommunicator."""
 
+import asyncio
 import json
 import logging
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import connections
 
 from messaging.models import MESSAGE_MAX_LENGTH, Message
 from messaging.services import message_send
@@ -107,17 +110,68 @@ async def test_direct_message_reaches_receiver_and_sender_devices(connect, alice
             "client_id": "c-1",
         }
         assert frame["created_at"].endswith("Z") and "." in frame["created_at"]  # ISO 8601 with µs
+    # Nothing else: no second copy, and one delivery receipt for the sender's devices
+    # (both of bob's devices report it; the cursor moves once).
+    assert await bob_phone.drain_types() == await bob_laptop.drain_types() == []
+    assert await alice_laptop.drain_types() == ["message_delivered"]
+    assert await alice_phone.drain_types() == ["message_delivered"]
 
 
-async def test_ack_comes_after_commit(connect, alice, bob):
+class HeldCommits:
+    """Once ``hold()`` is called, every database commit waits until ``release()``:
+    the transaction's statements have run, but nothing is committed yet."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.monkeypatch = monkeypatch
+        self.committing, self.released = threading.Event(), threading.Event()
+
+    def hold(self) -> None:
+        wrapper = type(connections["default"])
+        real_commit = wrapper.commit
+
+        def commit(connection) -> None:
+            self.committing.set()
+            self.released.wait(10)
+            real_commit(connection)
+
+        self.monkeypatch.setattr(wrapper, "commit", commit)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@pytest.fixture
+def held_commits(monkeypatch):
+    held = HeldCommits(monkeypatch)
+    yield held
+    held.release()
+
+
+async def test_ack_waits_for_the_commit(connect, alice, bob, held_commits):
+    """Neither the sender's ack nor anyone's event leaves before the message's
+    transaction commits: a client never hears of a row that may roll back."""
     _, alice_phone = await connect(alice)
+    _, bob_phone = await connect(bob)
+    # The conversation exists, so the next commit is the message's own.
+    await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "first"})
+    await alice_phone.recv_type("ack")
+    await alice_phone.recv_type("message_delivered")
+    await bob_phone.drain()
+
+    held_commits.hold()
     await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "stored first"})
+    assert await asyncio.to_thread(held_commits.committing.wait, 5)
+    await alice_phone.assert_silent(0.5)
+    await bob_phone.assert_silent(0.1)
+    held_commits.release()
     ack = await alice_phone.recv_type("ack")
     assert await Message.objects.filter(pk=ack["id"], content="stored first").aexists()
+    assert (await bob_phone.recv())["id"] == ack["id"]
 
 
 async def test_repeated_client_id_stores_one_message(connect, alice, bob):
     _, alice_phone = await connect(alice)
+    _, bob_phone = await connect(bob)
     frame = {"type": "direct_message", "to": str(bob.id), "content": "once", "client_id": "retry-1"}
     await alice_phone.send(frame)
     first = await alice_phone.recv_type("ack")
@@ -126,6 +180,8 @@ async def test_repeated_client_id_stores_one_message(connect, alice, bob):
     assert second["id"] == first["id"]
     assert second["duplicate"] is True
     assert await count_messages() == 1
+    # The retry is acknowledged, not announced again.
+    assert [f["type"] for f in await bob_phone.drain()] == ["direct_message"]
 
 
 async def test_ping_pong(connect, alice):
@@ -256,7 +312,7 @@ async def test_live_message_marks_delivered(connect, alice, bob):
     _, alice_phone = await connect(alice)
     await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "live"})
     await bob_phone.recv_type("direct_message")
-    await bob_phone.ws.receive_nothing(0.2)  # let the delivery mark land
+    await alice_phone.recv_type("message_delivered")  # published with the stored delivery mark
     _, bob_laptop = await connect(bob)
     await bob_laptop.assert_silent()
 
@@ -279,14 +335,18 @@ async def test_edit_and_delete_events_reach_both_users(connect, alice, bob):
     message_id = (await alice_phone.recv_type("ack"))["id"]
     conversation_id = (await bob_phone.recv_type("direct_message"))["conversation"]
 
+    await alice_phone.drain()  # the echo and the delivery receipt
+
     await database_sync_to_async(message_edit)(user=alice, message_id=message_id, content="fixed")
     for device in (alice_phone, bob_phone):
-        edited = await device.recv_type("message_edited")
+        (edited,) = await device.drain()  # exactly one event per device
+        assert edited["type"] == "message_edited"
         assert edited["id"] == message_id and edited["content"] == "fixed" and edited["edited_at"]
 
     await database_sync_to_async(message_delete)(user=alice, message_id=message_id)
     for device in (alice_phone, bob_phone):
-        deleted = await device.recv_type("message_deleted")
+        (deleted,) = await device.drain()
+        assert deleted["type"] == "message_deleted"
         assert (deleted["id"], deleted["conversation"]) == (message_id, str(conversation_id))
 
 

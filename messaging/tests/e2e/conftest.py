@@ -121,6 +121,16 @@ def recv_type(socket_: ClientConnection, frame_type: str, timeout: float = 5) ->
             return frame
 
 
+def drain(socket_: ClientConnection, quiet: float = 0.5) -> list[dict]:
+    """Every frame until none comes for ``quiet`` seconds (to show nothing else was sent)."""
+    frames = []
+    while True:
+        try:
+            frames.append(recv_json(socket_, quiet))
+        except TimeoutError:
+            return frames
+
+
 def raw_websocket(port: int, token: str) -> socket.socket:
     """A client that completes the handshake and then never answers a ping."""
     sock = socket.socket()

@@ -8,7 +8,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from messaging.tests.e2e.conftest import assert_silent, raw_websocket, recv_json, recv_type
+from messaging.tests.e2e.conftest import assert_silent, drain, raw_websocket, recv_json, recv_type
 
 
 def send_dm(socket_, to, content: str, **extra) -> None:
@@ -32,6 +32,7 @@ def test_seed_wscat_walkthrough(stack):
     assert abs(frame["timestamp"] - time.time()) < 60
     ack = recv_type(sender_socket, "ack")
     assert ack["id"] == frame["id"]
+    assert drain(receiver_socket) == []  # one copy, nothing else
 
 
 def test_two_users_two_devices_each_with_edit_and_delete(stack):
@@ -44,19 +45,27 @@ def test_two_users_two_devices_each_with_edit_and_delete(stack):
     for device in devices:
         frame = recv_type(device, "direct_message")
         assert (frame["id"], frame["content"], frame["client_id"]) == (message_id, "typo", "e2e-1")
+    # Nothing else: no second copy; one delivery receipt for alice's devices.
+    assert [sorted(f["type"] for f in drain(device)) for device in devices] == [
+        ["message_delivered"],
+        ["message_delivered"],
+        [],
+        [],
+    ]
 
     status, body = server.request("PATCH", f"/messages/{message_id}", {"content": "fixed"}, token=alice.token)
     assert status == 200 and body["content"] == "fixed"
     for device in devices:
-        edited = recv_type(device, "message_edited")
-        assert (edited["id"], edited["content"]) == (message_id, "fixed")
+        (edited,) = drain(device)
+        assert (edited["type"], edited["id"], edited["content"]) == ("message_edited", message_id, "fixed")
 
     status, _ = server.request("DELETE", f"/messages/{message_id}/delete", token=bob.token)
     assert status == 403
     status, body = server.request("DELETE", f"/messages/{message_id}/delete", token=alice.token)
     assert status == 200 and body["is_deleted"] is True
     for device in devices:
-        assert recv_type(device, "message_deleted")["id"] == message_id
+        (deleted,) = drain(device)
+        assert (deleted["type"], deleted["id"]) == ("message_deleted", message_id)
 
     status, history = server.request("GET", f"/chats/{alice.id}", token=bob.token)
     assert status == 200 and history == []
