@@ -226,8 +226,9 @@ async def test_socket_closes_when_its_token_expires(connect, alice):
     from django.conf import settings
 
     now = int(time_module.time())
+    # exp is whole seconds: 2 leaves between 1 and 2 s, time enough for the hello.
     token = jwt.encode(
-        {"token_type": "access", "exp": now + 1, "iat": now, "jti": "x", "user_id": str(alice.id), "ver": 0},
+        {"token_type": "access", "exp": now + 2, "iat": now, "jti": "x", "user_id": str(alice.id), "ver": 0},
         settings.JWT_SECRET,
         algorithm="HS256",
     )
