@@ -19,14 +19,17 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.authentication import WebSocketTokenAuthMiddleware  # noqa: E402
 from chatserver.daphne import adjust_daphne  # noqa: E402
+from chatserver.serving import ServingLoop  # noqa: E402
 from chatserver.websocket import BrowserOriginValidator  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
 adjust_daphne()
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": BrowserOriginValidator(WebSocketTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
-    }
+application = ServingLoop(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": BrowserOriginValidator(WebSocketTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

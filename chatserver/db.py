@@ -1,7 +1,5 @@
 """ORM calls from async code, on a pool of threads instead of one."""
 
-import asyncio
-import contextvars
 import functools
 import threading
 import time
@@ -16,10 +14,6 @@ from django.db import close_old_connections
 from chatserver import metrics
 
 _executor: ThreadPoolExecutor | None = None
-# The event loop a db() call came from, seen by the call on its thread.
-_calling_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
-    "calling_loop", default=None
-)
 _lock = threading.Lock()
 
 
@@ -42,25 +36,8 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
     order concurrent sends. SQLite has one writer anyway and stays on one thread.
     """
     if settings.DATABASE_THREADS <= 1:
-        call = database_sync_to_async(_measured(function))
-    else:
-        call = database_sync_to_async(_closing(_measured(function)), thread_sensitive=False, executor=_get_executor())
-
-    @functools.wraps(function)
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        # asgiref copies this context into the call.
-        token = _calling_loop.set(asyncio.get_running_loop())
-        try:
-            return await call(*args, **kwargs)
-        finally:
-            _calling_loop.reset(token)
-
-    return run
-
-
-def calling_loop() -> asyncio.AbstractEventLoop | None:
-    """In code run by ``db()``: the event loop waiting for it, else None."""
-    return _calling_loop.get()
+        return database_sync_to_async(_measured(function))
+    return database_sync_to_async(_closing(_measured(function)), thread_sensitive=False, executor=_get_executor())
 
 
 @functools.cache
@@ -106,10 +83,14 @@ def _closing(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def shutdown() -> None:
-    """Wait for the threads' calls in flight and stop them (a later call starts
-    new ones); their connections are back in the pool when this returns."""
+    """Wait for the threads' calls in flight and the writer's queue, and stop
+    them (later calls start new ones); their connections are closed or back in
+    the pool when this returns."""
+    from messaging.writer import get_writer
+
     global _executor
     with _lock:
         executor, _executor = _executor, None
     if executor is not None:
         executor.shutdown(wait=True)
+    get_writer().shutdown()

@@ -43,6 +43,11 @@ CHANNEL_LAYER_ERRORS = Counter("chat_channel_layer_errors", "Channel-layer sends
 DB_CALLS = Counter("chat_db_calls", "Database calls made by WebSocket sockets, by service or selector.", ["call"])
 DB_CALL_CPU = Counter("chat_db_call_cpu_seconds", "CPU time of the thread running each call.", ["call"])
 DB_CALL_WALL = Counter("chat_db_call_seconds", "Wall-clock time of each call, waits included.", ["call"])
+WRITER_BATCH_SIZE = Histogram(
+    "chat_writer_batch_size",
+    "Jobs (sends, delivery reports) stored by one transaction of the process's writer (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 GC_PAUSES = Histogram(
     "chat_gc_pause_seconds",
     "Pauses of Python's cyclic garbage collector, by generation: the whole process waits.",

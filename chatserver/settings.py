@@ -187,12 +187,12 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # channels-redis, plus riding out a Redis outage (chatserver/channel_layer.py).
-            "BACKEND": "chatserver.channel_layer.ResilientRedisChannelLayer",
+            # Redis pub/sub between processes, one subscription per user group
+            # per process, riding out Redis outages (chatserver/channel_layer.py).
+            "BACKEND": "chatserver.channel_layer.RedisPubSubLayer",
             "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, which
-                # cuts channels-redis' 5 s blocking pops on every idle socket
-                # (redis/redis-py#4091); no read timeout, as before redis-py 8.
+                # The subscriber waits on its connection for as long as nothing
+                # is published: no read timeout (redis-py 8 defaults to 5 s).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 2}],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="chat"),
             },

@@ -1,4 +1,12 @@
-"""The chat WebSocket: a thin adapter between frames and messaging.services."""
+"""The chat WebSocket: a thin adapter between frames and messaging.services.
+
+What a device is sent, and in which order, is the business of its
+``DeviceStream`` (``messaging.stream``); sends go to the process's writer
+(``messaging.writer``) and are acknowledged after their commit; events come
+from the fan-out (``messaging.fanout``) directly when they were committed on
+this process, and through the channel layer's per-user group when another
+process committed them.
+"""
 
 import asyncio
 import contextlib
@@ -6,7 +14,6 @@ import logging
 import time
 import uuid
 import weakref
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,7 +24,7 @@ from django.db import InterfaceError, OperationalError
 
 from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver import metrics, strict_json
-from chatserver.channel_layer import RECONNECTED, UNAVAILABLE
+from chatserver.channel_layer import UNAVAILABLE
 from chatserver.db import db
 from chatserver.errors import DomainError, InvalidInput
 from chatserver.log import bind_user
@@ -28,7 +35,7 @@ from chatserver.websocket import (
     CLOSE_TOO_MANY_SOCKETS,
     error_frame,
 )
-from messaging import events, ratelimit, selectors, services
+from messaging import ratelimit, selectors, services
 from messaging.exceptions import (
     FrameTooLarge,
     InvalidFrame,
@@ -39,38 +46,38 @@ from messaging.exceptions import (
     Unavailable,
     UnknownFrameType,
 )
-from messaging.serializers import ack_frame, message_frame
+from messaging.fanout import Event, get_fanout, user_group
+from messaging.serializers import ack_frame
+from messaging.stream import DeviceStream
+from messaging.writer import DeliveryJob, SendJob, get_writer
 
 logger = logging.getLogger(__name__)
-
-MESSAGE_FRAMES = ("direct_message", "group_message")
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     """One socket of one device.
 
     Joins the user's group (every device of the user, on any process), says
-    ``hello`` with the head of the user's event log, then either resumes from
-    ``?since=<seq>`` (every logged event after it, in order) or, without it,
-    replays the messages no device of the user has been sent (offline delivery).
-    Live events are forwarded in seq order: duplicates are dropped and a gap
-    (an event the channel layer lost) is filled from the log.
+    ``hello`` with the seq its stream starts from, then sends the log after
+    it: after ``?since=<seq>`` when the device resumes (then ``synced``),
+    else after what the user's devices were last sent (offline delivery).
+    Live events follow in seq order, each once.
     """
 
     async def connect(self) -> None:
-        user = self.scope["user"]  # WebSocketTokenAuthMiddleware refused the handshake without one
-        self.user = user
-        bind_user(user.id)  # this socket's task logs with its user
-        self.token_version = user.token_version
-        self.group = events.user_group(user.id)
+        self.user = self.scope["user"]  # WebSocketTokenAuthMiddleware refused the handshake without one
+        bind_user(self.user.id)  # this socket's task logs with its user
+        self.token_version = self.user.token_version
+        self.group = user_group(self.user.id)
         self.rejected_in_a_row = 0
-        self.last_seq = 0
-        # Ids sent by offline delivery; a live copy of one arriving later is a duplicate.
-        self.replayed: set[str] = set()
         self.typing: dict[uuid.UUID, asyncio.TimerHandle] = {}
-        self.tasks: set[asyncio.Task] = set()
-        # Live forwarding, gap fills and catch-ups send in seq order, one at a time.
-        self.delivering = asyncio.Lock()
+        self.stream = DeviceStream(
+            self.user.id,
+            self._send_text,
+            self._read_log,
+            _deliveries().reporter(self.user.id),
+            encode=strict_json.dumps,
+        )
         await self._join_group()
         # A browser authenticating with the "bearer, <JWT>" subprotocol pair must see
         # one of its offers echoed; echo "bearer", never the token.
@@ -80,10 +87,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.counted = True
         try:
             await self._start()
-            _live_sockets().add(self)
         except TooManySockets as error:
             logger.info("Refused a socket of user %s: too many open", self.user.id)
-            await self.send_json(error_frame(error))
+            self.stream.push(error_frame(error))
+            await self.stream.drained()
             await self.close(CLOSE_TOO_MANY_SOCKETS)
         except Exception:
             logger.exception("Failed to start the socket of user %s", self.user.id)
@@ -93,32 +100,46 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _start(self) -> None:
         self._close_when_credentials_expire()
         await db(services.presence_connected)(self.user, self.channel_name)
-        head, _ = await db(selectors.event_stream_state)(self.user.id)
-        await self.send_json({"type": "hello", "user_id": str(self.user.id), "seq": head})
-        since = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
-        if since:
+        state = await db(selectors.event_stream_state)(self.user.id)
+        since_values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
+        since, problem = None, None
+        if since_values:
             try:
-                await self._resume(since[0])
-                return
+                since = _parse_seq(since_values[0])
             except DomainError as error:
-                await self._send_error(error, None)  # then carry on as without since
-        self.last_seq = head
-        await self._deliver_offline()
+                problem = error  # said after the hello; the socket carries on as without since
+        after = state.delivered if since is None else since
+        in_log = state.pruned_through <= after <= state.head
+        self.stream.last_seq = after if in_log else state.head
+        hello = {"type": "hello", "user_id": str(self.user.id), "seq": self.stream.last_seq, "head": state.head}
+        self.stream.push(hello)
+        if problem is not None:
+            self.stream.push(error_frame(problem))
+        # Registered before the log is read: an event committed meanwhile is
+        # either in what the replay reads or arrives live (held until it is due).
+        get_fanout().register(self.user.id, self)
+        _live_sockets().add(self)
+        if not in_log:
+            self.stream.push(_resync_required(state))
+            return
+        await self.stream.replay()
+        if since is not None:
+            self.stream.push({"type": "synced", "seq": self.stream.last_seq})
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
             metrics.OPEN_SOCKETS.dec()
             self.counted = False
-        if not hasattr(self, "group"):
+        if not hasattr(self, "stream"):
             return
+        get_fanout().unregister(self.user.id, self)
         _live_sockets().discard(self)
         if expiry := getattr(self, "expiry", None):
             expiry.cancel()
-        for task in self.tasks:
-            task.cancel()
-        # Receipts of frames already sent are stored before the socket is
-        # reported gone (else those messages come again with offline delivery).
-        await _receipts().drain(self.user.id)
+        self.stream.close()
+        # What this socket was sent is recorded before it is reported gone (else
+        # a device connecting right after would be sent it again).
+        await _deliveries().settle(self.user.id)
         for recipient in list(self.typing):
             await self._stop_typing(recipient)
         with contextlib.suppress(*UNAVAILABLE):
@@ -127,37 +148,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Not a task of this consumer: it must outlive the socket.
         _background(_settle_presence_later(self.user.id))
 
-    async def _join_group(self) -> bool:
-        """Join the user's group; while the channel layer is down the socket still
-        works (sends are stored and acknowledged) and a task keeps trying."""
+    async def _join_group(self) -> None:
+        """Join the user's group, for events committed on other processes. The
+        layer never waits on Redis here; after an outage it hands the socket
+        ``layer.reconnected`` and the socket reads what it missed from the log."""
         try:
             await self.channel_layer.group_add(self.group, self.channel_name)
-            return True
         except UNAVAILABLE as error:
-            logger.warning(
-                "Channel layer unavailable; user %s gets no live events until it returns: %s", self.user.id, error
-            )
-            self._spawn(self._rejoin_when_layer_returns())
-            return False
-
-    async def _rejoin_when_layer_returns(self) -> None:
-        delay = 0.2
-        while True:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-            with contextlib.suppress(*UNAVAILABLE):
-                # Handled in order with live events, by layer_reconnected.
-                await self.channel_layer.send(self.channel_name, dict(RECONNECTED))
-                return
+            logger.warning("Channel layer unavailable for user %s: %s", self.user.id, error)
 
     async def layer_reconnected(self, event: dict[str, Any]) -> None:
-        """The channel layer is back (possibly a restarted Redis that forgot every
-        group): join again, then send what the log holds beyond the last seq sent."""
-        if await self._join_group():
-            async with self.delivering:
-                await self._replay(after=self.last_seq)
-            with contextlib.suppress(TooManySockets):  # this socket was counted before the outage
-                await db(services.presence_connected)(self.user, self.channel_name)
+        await self.stream.catch_up(2**63)
+        with contextlib.suppress(TooManySockets):  # this socket was counted before the outage
+            await db(services.presence_connected)(self.user, self.channel_name)
 
     def _close_when_credentials_expire(self) -> None:
         expire_at = self.scope.get("credentials_expire_at")
@@ -168,19 +171,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             max(0.0, expire_at - time.time()), lambda: loop.create_task(self.close(CLOSE_CREDENTIALS_INVALID))
         )
 
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def catch_up(self, head: int) -> None:
-        """A channel layer may drop an event (a full channel, a Redis failover);
-        the next live event fills the gap, and this, run now and then by the
-        process's housekeeping, covers a gap with no next event."""
-        if head > self.last_seq:
-            async with self.delivering:
-                await self._replay(after=self.last_seq)
-
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``aclose_old_connections()`` before
         every handler: a hop to its single sync thread for every frame and
@@ -190,6 +180,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    # ---- the stream's I/O ------------------------------------------------------------
+
+    async def _send_text(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    async def _read_log(self, after: int, until: int | None) -> list[dict[str, Any]]:
+        return await db(selectors.user_events_after)(self.user.id, after, until=until)
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        """Every frame leaves through the stream, in order with the events."""
+        self.stream.push(content)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return strict_json.dumps(content)
 
     # ---- client -> server -------------------------------------------------
 
@@ -207,13 +213,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 raise UnknownFrameType(f"Unknown frame type {frame.get('type')!r}.", field="type")
             await handler(self, frame)
         except DomainError as error:
-            await self._send_error(error, frame)
+            self._send_error(error, frame)
         except (OperationalError, InterfaceError) as error:
             logger.warning("Database unavailable handling a frame from user %s: %s", self.user.id, error)
-            await self._send_error(Unavailable(), frame)
+            self._send_error(Unavailable(), frame)
         except Exception:
             logger.exception("Unexpected error handling a frame from user %s", self.user.id)
-            await self._send_error(ServerError(), frame)
+            self._send_error(ServerError(), frame)
 
     async def _check_rate(self) -> None:
         """Every frame counts against the user's bucket, shared by all their devices."""
@@ -224,6 +230,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.rejected_in_a_row += 1
         if self.rejected_in_a_row > settings.WS_FLOOD_CLOSE_AFTER:
             logger.warning("Closing socket of user %s: kept flooding after rate-limit errors", self.user.id)
+            await self.stream.drained()
             await self.close(CLOSE_RATE_LIMITED)
         logger.info("Rate limited WebSocket frame from user %s", self.user.id)
         raise RateLimited(retry_after=decision.retry_after)
@@ -246,31 +253,47 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return frame
 
     async def _on_direct_message(self, frame: dict[str, Any]) -> None:
-        message = await self._send_and_ack(services.message_send, frame, to=frame.get("to"))
-        recipient = message.conversation.other_user_id(self.user.id)
-        if recipient is not None and recipient in self.typing:
-            await self._stop_typing(recipient)
-
-    async def _on_group_message(self, frame: dict[str, Any]) -> None:
-        await self._send_and_ack(services.conversation_message_send, frame, conversation=frame.get("conversation"))
-
-    async def _send_and_ack(self, send, frame: dict[str, Any], **target: Any):
-        result = await db(send)(
-            sender=self.user,
+        request = services.direct_send_request(
+            self.user,
+            to=frame.get("to"),
             content=frame.get("content"),
             client_id=frame.get("client_id"),
             attachments=frame.get("attachments"),
-            **target,
         )
-        await self.send_json(ack_frame(result.message, duplicate=not result.created))
-        return result.message
+        await self._store_and_ack(request)
+        if request.recipient_id in self.typing:
+            await self._stop_typing(request.recipient_id)
+
+    async def _on_group_message(self, frame: dict[str, Any]) -> None:
+        request = services.conversation_send_request(
+            self.user,
+            conversation=frame.get("conversation"),
+            content=frame.get("content"),
+            client_id=frame.get("client_id"),
+            attachments=frame.get("attachments"),
+        )
+        await self._store_and_ack(request)
+
+    async def _store_and_ack(self, request: services.SendRequest) -> None:
+        """Returns once the message is stored; its ack was queued right then,
+        ahead of the message's own events."""
+        await get_writer().call(SendJob(request, on_stored=self._ack))
+
+    def _ack(self, result: services.SendResult) -> None:
+        self.stream.push(ack_frame(result.message, duplicate=not result.created))
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
-        await self.send_json({"type": "pong"})
+        self.stream.push('{"type":"pong"}')
 
     async def _on_sync(self, frame: dict[str, Any]) -> None:
-        async with self.delivering:
-            await self._resume(frame.get("since"))
+        since = _parse_seq(frame.get("since"))
+        state = await db(selectors.event_stream_state)(self.user.id)
+        if not state.pruned_through <= since <= state.head:
+            self.stream.last_seq = max(self.stream.last_seq, state.head)
+            self.stream.push(_resync_required(state))
+            return
+        await self.stream.replay(after=since)
+        self.stream.push({"type": "synced", "seq": self.stream.last_seq})
 
     async def _on_read(self, frame: dict[str, Any]) -> None:
         target = frame.get("conversation") or frame.get("with")
@@ -292,7 +315,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             timer.cancel()
         loop = asyncio.get_running_loop()
         timer = loop.call_later(
-            settings.TYPING_TIMEOUT_SECONDS, lambda: self._spawn(self._stop_typing(recipient, expired=timer))
+            settings.TYPING_TIMEOUT_SECONDS, lambda: self.stream.spawn(self._stop_typing(recipient, expired=timer))
         )
         self.typing[recipient] = timer
 
@@ -315,94 +338,34 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         "typing": _on_typing,
     }
 
-    async def _send_error(self, error: DomainError, frame: Any) -> None:
+    def _send_error(self, error: DomainError, frame: Any) -> None:
         if error.status >= 500:
             metrics.ERRORS.labels("websocket").inc()
         reply = error_frame(error)
         if isinstance(frame, dict) and isinstance(frame.get("client_id"), str):
             reply["client_id"] = frame["client_id"]
-        await self.send_json(reply)
+        self.stream.push(reply)
 
     # ---- server -> client -----------------------------------------------------
 
-    async def chat_event(self, event: dict[str, Any]) -> None:
-        try:
-            async with self.delivering:
-                await self._forward(event)
-        except Exception:
-            # The device may now miss events; make it reconnect and resume.
-            logger.exception("Failed to forward an event to user %s", self.user.id)
-            metrics.ERRORS.labels("websocket").inc()
-            await self.close(CLOSE_SERVER_ERROR)
-
-    async def _forward(self, event: dict[str, Any]) -> None:
-        frame = event["frame"]
-        seq = frame.get("seq")
-        if seq is not None:
-            if seq <= self.last_seq:
-                return  # already sent (replayed, or a duplicate)
-            if seq > self.last_seq + 1:
-                metrics.CHANNEL_LAYER_DROPS.inc(seq - self.last_seq - 1)
-                await self._replay(after=self.last_seq, until=seq - 1)  # the channel layer lost some
-            self.last_seq = seq
-        if frame["type"] in MESSAGE_FRAMES and frame["id"] in self.replayed:
+    def offer(self, event: Event) -> None:
+        """An event committed on this process (from the fan-out)."""
+        if event.control is not None:
+            if event.control["type"] == "session.revoked":
+                self._revoke(event.control["token_version"])
             return
-        await self.send_json(frame)
-        if "delivery" in event:
-            committed_at = datetime.fromisoformat(frame["created_at"]).timestamp()
-            metrics.DELIVERY_LATENCY.observe(max(0.0, time.time() - committed_at))
-            _receipts().add(self.user.id, uuid.UUID(frame["id"]))
+        self.stream.offer(event)
 
-    async def session_revoked(self, event: dict[str, Any]) -> None:
-        if self.token_version < event["token_version"]:
-            await self.close(CLOSE_CREDENTIALS_INVALID)
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        """An event committed on another process (through the channel layer)."""
+        self.stream.offer(Event.from_envelope(self.user.id, message))
 
-    # ---- resume and offline delivery --------------------------------------------
+    async def session_revoked(self, message: dict[str, Any]) -> None:
+        self._revoke(message["token_version"])
 
-    async def _resume(self, since: Any) -> None:
-        """Send every logged event after ``since``, or ``resync_required`` when
-        the log no longer reaches back that far."""
-        since = _parse_seq(since)
-        head, pruned_through = await db(selectors.event_stream_state)(self.user.id)
-        if since < pruned_through or since > head:
-            await self.send_json(
-                {
-                    "type": "resync_required",
-                    "seq": head,
-                    "oldest_seq": pruned_through + 1,
-                    "detail": "Fetch state over REST, then resume from seq.",
-                }
-            )
-            self.last_seq = max(self.last_seq, head)
-            return
-        await self._replay(after=since)
-        await self.send_json({"type": "synced", "seq": self.last_seq})
-
-    async def _replay(self, *, after: int, until: int | None = None) -> None:
-        while True:
-            frames = await db(selectors.user_events_after)(self.user.id, after, until=until)
-            delivered = []
-            for frame in frames:
-                after = frame["seq"]
-                if frame["type"] in MESSAGE_FRAMES and frame["id"] in self.replayed:
-                    continue  # already sent by offline delivery
-                await self.send_json(frame)
-                if frame["type"] in MESSAGE_FRAMES and frame["from"] != str(self.user.id):
-                    delivered.append(uuid.UUID(frame["id"]))
-            self.last_seq = max(self.last_seq, after)
-            await db(services.messages_delivered)(self.user, delivered)
-            if len(frames) < selectors.REPLAY_BATCH_SIZE:
-                return
-
-    async def _deliver_offline(self) -> None:
-        while True:
-            batch = await db(selectors.messages_undelivered)(self.user)
-            for message in batch:
-                await self.send_json(message_frame(message))
-                self.replayed.add(str(message.id))
-            await db(services.messages_delivered)(self.user, [m.id for m in batch])
-            if len(batch) < selectors.OFFLINE_BATCH_SIZE:
-                return
+    def _revoke(self, token_version: int) -> None:
+        if self.token_version < token_version:
+            self.stream.spawn(self.close(CLOSE_CREDENTIALS_INVALID))
 
 
 def _parse_seq(value: Any) -> int:
@@ -414,58 +377,72 @@ def _parse_seq(value: Any) -> int:
     raise InvalidInput("'since' must be a non-negative integer seq.", field="since")
 
 
-class _Receipts:
-    """The delivery receipts of every socket of one process (event loop).
+def _resync_required(state: selectors.StreamState) -> dict[str, Any]:
+    return {
+        "type": "resync_required",
+        "seq": state.head,
+        "oldest_seq": state.pruned_through + 1,
+        "detail": "Fetch state over REST, then resume from seq.",
+    }
 
-    Stored in one call however many arrive while the previous call runs:
-    under load one transaction covers many messages and users instead of
-    one transaction per message. When the database is down they wait for
-    the next delivery.
-    """
+
+class _Deliveries:
+    """What the sockets of one process (event loop) were sent, reported to the
+    writer: per user, the highest seq sent and the messages from others
+    among it. Reports of one turn of the loop go as one job per user."""
 
     def __init__(self) -> None:
-        self.pending: dict[uuid.UUID, list[uuid.UUID]] = {}
-        self.storing: dict[uuid.UUID, list[uuid.UUID]] = {}
-        self.task: asyncio.Task | None = None
+        self.pending: dict[uuid.UUID, tuple[int, list[uuid.UUID]]] = {}
+        self.in_flight: dict[uuid.UUID, asyncio.Future] = {}
+        self.scheduled = False
 
-    def add(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
-        self.pending.setdefault(user_id, []).append(message_id)
-        self._start()
+    def reporter(self, user_id: uuid.UUID):
+        def report(seq: int, message_id: str | None) -> None:
+            top, messages = self.pending.get(user_id, (0, []))
+            if message_id is not None:
+                messages.append(uuid.UUID(message_id))
+            self.pending[user_id] = (max(top, seq), messages)
+            if not self.scheduled:
+                self.scheduled = True
+                asyncio.get_running_loop().call_soon(self.submit)
 
-    def _start(self) -> None:
-        if self.pending and (self.task is None or self.task.done()):
-            self.task = asyncio.get_running_loop().create_task(self._store())
+        return report
 
-    async def drain(self, user_id: uuid.UUID) -> None:
-        """Wait until the user's receipts so far are stored (or postponed)."""
-        while self.task is not None and not self.task.done() and (user_id in self.storing or user_id in self.pending):
-            await asyncio.shield(self.task)
+    def submit(self) -> None:
+        self.scheduled = False
+        pending, self.pending = self.pending, {}
+        loop = asyncio.get_running_loop()
+        writer = get_writer()
+        for user_id, (seq, messages) in pending.items():
+            future = loop.create_future()
+            self.in_flight[user_id] = future
+            future.add_done_callback(lambda done, user_id=user_id: self._done(user_id, done))
+            writer.submit(DeliveryJob(user_id, seq, messages, future=future))
 
-    async def _store(self) -> None:
-        self.storing, self.pending = self.pending, {}
-        try:
-            await db(services.messages_delivered_many)(self.storing)
-        except (OperationalError, InterfaceError) as error:
-            for user_id, ids in self.storing.items():
-                self.pending[user_id] = ids + self.pending.get(user_id, [])
-            logger.warning("Delivery receipts postponed: %s", error)
-            return
-        except Exception:
-            logger.exception("Storing delivery receipts failed")
-            metrics.ERRORS.labels("websocket").inc()
-        finally:
-            self.storing = {}
-        self._start()
+    def _done(self, user_id: uuid.UUID, future: asyncio.Future) -> None:
+        if self.in_flight.get(user_id) is future:
+            del self.in_flight[user_id]
+        if not future.cancelled() and future.exception() is not None:
+            logger.error("Storing delivery receipts failed", exc_info=future.exception())
+
+    async def settle(self, user_id: uuid.UUID) -> None:
+        """Wait until what the user's sockets were sent so far is stored (or postponed)."""
+        if user_id in self.pending:
+            self.submit()
+        future = self.in_flight.get(user_id)
+        if future is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(future), timeout=10)
 
 
-_receipts_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Receipts]" = weakref.WeakKeyDictionary()
+_deliveries_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deliveries]" = weakref.WeakKeyDictionary()
 
 
-def _receipts() -> _Receipts:
+def _deliveries() -> _Deliveries:
     loop = asyncio.get_running_loop()
-    if loop not in _receipts_by_loop:
-        _receipts_by_loop[loop] = _Receipts()
-    return _receipts_by_loop[loop]
+    if loop not in _deliveries_by_loop:
+        _deliveries_by_loop[loop] = _Deliveries()
+    return _deliveries_by_loop[loop]
 
 
 _background_tasks: set[asyncio.Task] = set()
@@ -518,8 +495,9 @@ async def _keep_presence_forever() -> None:
 
 
 async def _catch_up_forever() -> None:
-    """Now and then, compare every socket's last seq with the head of its
-    user's log (one query for the process) and replay what a socket missed."""
+    """Now and then, compare every socket's cursor with the head of its user's
+    log (one query for the process) and send what a socket missed: an event
+    the channel layer lost with no later event to reveal the gap."""
     while True:
         await asyncio.sleep(settings.WS_CATCH_UP_SECONDS)
         consumers = list(_live_sockets())
@@ -529,12 +507,13 @@ async def _catch_up_forever() -> None:
             logger.warning("Catch-up skipped: %s", error)
             continue
         for consumer in consumers:
-            if heads.get(consumer.user.id, 0) > consumer.last_seq:
-                consumer._spawn(_caught_up(consumer, heads[consumer.user.id]))
+            head = heads.get(consumer.user.id, 0)
+            if head > consumer.stream.last_seq:
+                consumer.stream.spawn(_caught_up(consumer, head))
 
 
 async def _caught_up(consumer: ChatConsumer, head: int) -> None:
     try:
-        await consumer.catch_up(head)
+        await consumer.stream.catch_up(head)
     except (OperationalError, InterfaceError) as error:
         logger.warning("Catch-up for user %s skipped: %s", consumer.user.id, error)

@@ -1,37 +1,38 @@
-"""Fan-out of domain events to users' devices; the only caller of group_send.
+"""Domain events: recorded in each recipient's log, then fanned out after commit.
 
-Durable events (messages, edits, deletes, receipts, unread counts) are first
-recorded in each recipient's event log with the next per-user ``seq``, inside
-the caller's transaction; they are sent to the channel layer only after it
-commits. A device that missed some (offline, cut off, or the channel layer
-dropped them) gets them again from the log. Ephemeral events (presence,
-typing) carry no seq and are not kept.
+Durable events (messages, edits, deletes, receipts, unread counts, group
+changes) are recorded in each recipient's event log with the next per-user
+``seq``, inside the caller's transaction; once it commits they go to the
+fan-out (``messaging.fanout``), which hands them to every device of the user
+on every process. A device that missed some (offline, cut off, or the
+channel layer dropped them) gets them again from the log. Ephemeral events
+(presence, typing) carry no seq and are not kept.
 
-Each user has one group, joined by every socket (device) of theirs on any process.
+Inside :func:`collected` (the writer's transactions) every ``publish`` of the
+transaction is stored together when the block ends: the stream counters in
+one statement and the log rows in another, whatever the number of messages.
+Each frame is serialized once, for the log row and for every device.
 """
 
-import asyncio
-import logging
+import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
-from chatserver import metrics
-from chatserver.db import calling_loop
+from chatserver import metrics, strict_json
 from messaging import selectors, sequences
+from messaging.fanout import Event, get_fanout
 from messaging.models import Conversation, Message, UserEvent
 from messaging.serializers import deleted_frame, edited_frame, message_frame
 
-logger = logging.getLogger(__name__)
+MESSAGE_FRAMES = frozenset({"direct_message", "group_message"})
 
-
-def user_group(user_id: uuid.UUID | str) -> str:
-    return f"user.{uuid.UUID(str(user_id)).hex}"
+Entry = tuple[uuid.UUID, dict[str, Any]]
 
 
 def participants(message: Message) -> list[uuid.UUID]:
@@ -43,90 +44,137 @@ def participants(message: Message) -> list[uuid.UUID]:
     return selectors.active_member_ids(conversation.id)
 
 
-def _send_after_commit(messages: list[tuple[uuid.UUID, dict[str, Any]]]) -> None:
-    """group_send each (user, channel-layer message) once the transaction commits.
+class _Batch:
+    """The events of one transaction, stored together before it commits.
 
-    From a socket's database call the sends are handed to its event loop and
-    the thread goes on: waiting for the loop would hold a database thread for
-    each message while the loop is busy. Elsewhere (REST views, commands)
-    the caller waits for them.
-    """
+    Once it commits they go to the fan-out, or with ``defer`` into
+    ``committed`` for the caller to hand over (the writer sends its batch's
+    acknowledgements first)."""
 
-    async def send() -> None:
-        layer = get_channel_layer()
-        for user_id, message in messages:
-            await layer.group_send(user_group(user_id), message)
+    def __init__(self, *, defer: bool = False) -> None:
+        self.entries: list[Entry] = []
+        self.delivered: dict[uuid.UUID, int] = {}  # user -> highest seq sent to a device
+        self.stored: dict[str, int] = {}  # messages stored, by conversation kind
+        self.defer = defer
+        self.committed: list[Event] = []
 
-    def failed(error: BaseException) -> None:
-        # Durable events are in the log; devices that miss this catch up from it.
-        metrics.CHANNEL_LAYER_ERRORS.inc()
-        logger.error("Channel layer send failed for %s", messages[0][1].get("type"), exc_info=error)
-
-    def reported(done) -> None:
-        if not done.cancelled() and (error := done.exception()) is not None:
-            failed(error)
-
-    def deliver() -> None:
-        loop = calling_loop()
-        if loop is not None and not loop.is_closed():
-            future = asyncio.run_coroutine_threadsafe(send(), loop)
-            future.add_done_callback(reported)
+    def flush(self) -> None:
+        """Take the seqs (one statement, every stream locked in user-id order, so
+        concurrent transactions never deadlock), insert the log rows (one
+        statement), and hand the events to the fan-out once the transaction commits."""
+        if not self.entries and not self.delivered:
             return
-        try:
-            async_to_sync(send)()
-        except Exception as error:
-            failed(error)
+        counts: dict[uuid.UUID, int] = {}
+        for user_id, _ in self.entries:
+            counts[user_id] = counts.get(user_id, 0) + 1
+        heads = sequences.event_streams_advance(counts, self.delivered)
+        next_seq = {user_id: heads[user_id] - count + 1 for user_id, count in counts.items()}
+        records: list[tuple[uuid.UUID, int, str]] = []
+        pending: list[tuple[uuid.UUID, int, str, dict[str, Any]]] = []
+        for user_id, frame in self.entries:
+            seq = next_seq[user_id]
+            next_seq[user_id] = seq + 1
+            text = strict_json.dumps({**frame, "seq": seq})
+            records.append((user_id, seq, text))
+            pending.append((user_id, seq, text, frame))
+        sequences.user_events_insert(records, timezone.now())
+        stored = dict(self.stored)
+        transaction.on_commit(lambda: self._committed(pending, stored))
 
-    transaction.on_commit(deliver)
+    def _committed(self, pending: list[tuple[uuid.UUID, int, str, dict[str, Any]]], stored: dict[str, int]) -> None:
+        for kind, count in stored.items():
+            metrics.MESSAGES_STORED.labels(kind).inc(count)
+        at = time.time()
+        events = []
+        for user_id, seq, text, frame in pending:
+            is_message = frame["type"] in MESSAGE_FRAMES
+            events.append(
+                Event(
+                    user_id,
+                    text,
+                    seq,
+                    message_id=frame["id"] if is_message else None,
+                    sender_id=frame["from"] if is_message else None,
+                    at=at,
+                )
+            )
+        if self.defer:
+            self.committed.extend(events)
+        else:
+            get_fanout().publish(events)
 
 
-Entry = tuple[uuid.UUID, dict[str, Any]] | tuple[uuid.UUID, dict[str, Any], dict[str, Any]]
+_local = threading.local()
 
 
-def publish(entries: list[Entry]) -> None:
-    """Record each (user, frame[, meta]) in that user's event log with their next
-    seq, and send it to their devices after commit. A user may appear several
-    times (consecutive seqs). ``meta`` rides along to the consumer, never to the client.
+@contextmanager
+def collected(*, defer: bool = False) -> Iterator[_Batch]:
+    """Inside a transaction: every ``publish`` until the block ends is stored
+    together when it ends (the writer's batches). With ``defer`` the events
+    wait in the batch's ``committed`` after the commit, for the caller to publish."""
+    batch = _Batch(defer=defer)
+    outer = getattr(_local, "batch", None)
+    _local.batch = batch
+    try:
+        yield batch
+        batch.flush()
+    finally:
+        _local.batch = outer
 
-    Call it once per transaction: it locks every stream involved in one pass, in
-    user-id order, so concurrent publishers never deadlock.
-    """
+
+def _current() -> _Batch | None:
+    return getattr(_local, "batch", None)
+
+
+def publish(entries: Iterable[Entry]) -> None:
+    """Record each (user, frame) in that user's event log with their next seq,
+    and send it to their devices after commit. A user may appear several
+    times (consecutive seqs, in order)."""
+    entries = list(entries)
     if not entries:
         return
-    counts: dict[uuid.UUID, int] = {}
-    for user_id, *_ in entries:
-        counts[user_id] = counts.get(user_id, 0) + 1
+    batch = _current()
+    if batch is not None:
+        batch.entries.extend(entries)
+        return
     # Part of the caller's transaction when there is one: no savepoint, as a
     # failure here must undo the caller's change too.
     with transaction.atomic(savepoint=False):
-        heads = sequences.event_streams_advance(counts)
-        next_seq = {user_id: heads[user_id] - count + 1 for user_id, count in counts.items()}
-        records, metas = [], []
-        for user_id, frame, *meta in entries:
-            seq = next_seq[user_id]
-            next_seq[user_id] = seq + 1
-            records.append((user_id, seq, {**frame, "seq": seq}))
-            metas.append(meta[0] if meta else {})
-        sequences.user_events_insert(records, timezone.now())
-    _send_after_commit(
-        [
-            (user_id, {"type": "chat.event", "frame": frame, **meta})
-            for (user_id, _, frame), meta in zip(records, metas, strict=True)
-        ]
-    )
+        alone = _Batch()
+        alone.entries = entries
+        alone.flush()
+
+
+def delivered(cursors: dict[uuid.UUID, int]) -> None:
+    """Each user's devices were sent their log up to this seq: a device of theirs
+    connecting without ``since`` starts after it (offline delivery)."""
+    batch = _current()
+    if batch is not None:
+        for user_id, seq in cursors.items():
+            batch.delivered[user_id] = max(batch.delivered.get(user_id, 0), seq)
+        return
+    with transaction.atomic(savepoint=False):
+        alone = _Batch()
+        alone.delivered = dict(cursors)
+        alone.flush()
 
 
 def send_ephemeral(user_ids: Iterable[uuid.UUID], frame: dict[str, Any]) -> None:
     """Presence and typing: not logged, no seq; lost if nobody is connected."""
-    _send_after_commit([(pk, {"type": "chat.event", "frame": frame}) for pk in dict.fromkeys(user_ids)])
+    text = strict_json.dumps(frame)
+    events = [Event(pk, text) for pk in dict.fromkeys(user_ids)]
+    transaction.on_commit(lambda: get_fanout().publish(events))
 
 
 def message_created(message: Message) -> None:
+    batch = _current()
     kind = message.conversation.kind
-    transaction.on_commit(lambda: metrics.MESSAGES_STORED.labels(kind).inc())
+    if batch is not None:
+        batch.stored[kind] = batch.stored.get(kind, 0) + 1
+    else:
+        transaction.on_commit(lambda: metrics.MESSAGES_STORED.labels(kind).inc())
     frame = message_frame(message)
-    # The receiver's devices report delivery; the sender's devices do not.
-    publish([(pk, frame, {"delivery": True} if pk != message.sender_id else {}) for pk in participants(message)])
+    publish([(pk, frame) for pk in participants(message)])
 
 
 def message_edited(message: Message) -> None:
@@ -135,7 +183,8 @@ def message_edited(message: Message) -> None:
 
 def message_deleted(message: Message) -> None:
     """Tell everyone, and scrub the content from the logged frames of the message,
-    so a device resuming later never sees what was deleted."""
+    so a device resuming later never sees what was deleted (replays skip the
+    message's frame, marked ``deleted``, and send only ``message_deleted``)."""
     users = selectors.users_who_saw(message)  # members who left since had it too
     logged = list(
         UserEvent.objects.filter(
@@ -145,7 +194,7 @@ def message_deleted(message: Message) -> None:
         ).only("id", "frame")
     )
     for event in logged:
-        event.frame = {**event.frame, "content": "", "attachments": []}
+        event.frame = {**event.frame, "content": "", "attachments": [], "deleted": True}
     # One statement per batch rather than one per member and frame (a big group's log).
     UserEvent.objects.bulk_update(logged, ["frame"], batch_size=500)
     publish([(pk, deleted_frame(message)) for pk in users])
@@ -158,4 +207,5 @@ def conversation_event(user_ids: Iterable[uuid.UUID], frame: dict[str, Any]) -> 
 
 def user_tokens_revoked(user_id: uuid.UUID, token_version: int) -> None:
     """Every socket of the user authenticated with an older token version closes."""
-    _send_after_commit([(user_id, {"type": "session.revoked", "token_version": token_version})])
+    control = {"type": "session.revoked", "token_version": token_version}
+    transaction.on_commit(lambda: get_fanout().publish([Event(user_id, None, control=control)]))

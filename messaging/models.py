@@ -140,6 +140,9 @@ class EventStream(models.Model):
     last_seq = models.PositiveBigIntegerField(default=0)
     # Events with seq <= this were pruned; resuming from before it needs a full resync.
     pruned_through = models.PositiveBigIntegerField(default=0)
+    # Highest seq sent to any device of the user: a device connecting without
+    # ?since= is sent the log after it (offline delivery).
+    delivered_seq = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.user_id} @ {self.last_seq}"

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
@@ -145,10 +146,21 @@ def messages_undelivered(user: User, limit: int = OFFLINE_BATCH_SIZE) -> list[Me
 # ---- event log ----------------------------------------------------------------
 
 
-def event_stream_state(user_id: uuid.UUID) -> tuple[int, int]:
-    """(head seq, pruned through) of a user's event log; (0, 0) before any event."""
-    row = EventStream.objects.filter(user_id=user_id).values_list("last_seq", "pruned_through").first()
-    return row or (0, 0)
+class StreamState(NamedTuple):
+    head: int  # the seq of the user's last event
+    pruned_through: int  # events up to this seq were pruned
+    delivered: int  # the highest seq sent to a device of the user
+
+
+def event_stream_state(user_id: uuid.UUID) -> StreamState:
+    """A user's event log: its head, how far it was pruned and how far it was
+    delivered; zeros before any event."""
+    row = (
+        EventStream.objects.filter(user_id=user_id)
+        .values_list("last_seq", "pruned_through", "delivered_seq")
+        .first()
+    )
+    return StreamState(*row) if row else StreamState(0, 0, 0)
 
 
 def event_stream_heads(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:

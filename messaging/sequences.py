@@ -11,10 +11,8 @@ ORM cannot express, take each counter in one round trip. Both PostgreSQL and
 SQLite (3.35+) run these statements as written.
 """
 
-import json
 import uuid
 from datetime import datetime
-from typing import Any
 
 from django.db import connection
 
@@ -35,35 +33,6 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def direct_conversation_next_seq(
-    user_a: uuid.UUID, user_b: uuid.UUID, recipient: uuid.UUID, now: datetime
-) -> tuple[uuid.UUID, int] | None:
-    """Take the next seq of the direct conversation of (user_a, user_b), if it
-    exists and ``recipient`` is active: (conversation id, seq), else None.
-
-    The recipient check rides in the same statement, so an existing
-    conversation costs one round trip, not a user lookup, a conversation
-    lookup, a lock and an update. None sends the caller down the slow path,
-    which says why (no such user) or creates the conversation.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_table(Conversation)} SET last_seq = last_seq + 1, last_message_at = %s"
-            " WHERE kind = %s AND user_a_id = %s AND user_b_id = %s"
-            f" AND EXISTS (SELECT 1 FROM {_table(User)} WHERE id = %s AND is_active)"
-            " RETURNING id, last_seq",
-            [
-                connection.ops.adapt_datetimefield_value(now),
-                Conversation.Kind.DIRECT,
-                _db_uuid(user_a),
-                _db_uuid(user_b),
-                _db_uuid(recipient),
-            ],
-        )
-        row = cursor.fetchone()
-    return None if row is None else (_python_uuid(row[0]), row[1])
-
-
 def conversation_next_seq(conversation_id: uuid.UUID, now: datetime) -> int:
     """Take the next seq of a conversation known to exist."""
     with connection.cursor() as cursor:
@@ -75,37 +44,90 @@ def conversation_next_seq(conversation_id: uuid.UUID, now: datetime) -> int:
         return cursor.fetchone()[0]
 
 
-def event_streams_advance(counts: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+def direct_conversations_advance(
+    pairs: dict[tuple[uuid.UUID, uuid.UUID], int], now: datetime
+) -> dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, int]]:
+    """Take ``pairs[(user_a, user_b)]`` seqs of each pair's direct conversation
+    in one statement: (user_a, user_b) -> (conversation id, its new last seq).
+
+    A pair is left out when it has no conversation yet or either user is not
+    active; the caller sends those down the slow path, which says why or
+    creates the conversation. On PostgreSQL the rows are locked first, in id
+    order, the order every batch uses, so two processes' batches never deadlock.
+    """
+    if not pairs:
+        return {}
+    postgres = connection.vendor == "postgresql"
+    row = "(%s::uuid, %s::uuid, %s::bigint)" if postgres else "(%s, %s, %s)"
+    params: list = []
+    for (user_a, user_b), count in pairs.items():
+        params += [_db_uuid(user_a), _db_uuid(user_b), count]
+    conversation, user = _table(Conversation), _table(User)
+    active = (
+        f"EXISTS (SELECT 1 FROM {user} u WHERE u.id = v.a AND u.is_active)"
+        f" AND EXISTS (SELECT 1 FROM {user} u WHERE u.id = v.b AND u.is_active)"
+    )
+    locked = ""
+    if postgres:
+        locked = (
+            f", locked AS MATERIALIZED (SELECT c.id FROM {conversation} c JOIN v"
+            " ON c.user_a_id = v.a AND c.user_b_id = v.b WHERE c.kind = %s ORDER BY c.id FOR UPDATE OF c)"
+        )
+        params.append(Conversation.Kind.DIRECT)
+    sql = (
+        f"WITH v(a, b, n) AS (VALUES {', '.join([row] * len(pairs))}){locked}"
+        f" UPDATE {conversation} SET last_seq = {conversation}.last_seq + v.n, last_message_at = %s FROM v"
+        f" WHERE {conversation}.kind = %s AND {conversation}.user_a_id = v.a AND {conversation}.user_b_id = v.b"
+        f" AND {active}"
+        + (f" AND {conversation}.id IN (SELECT id FROM locked)" if postgres else "")
+        + f" RETURNING {conversation}.id, {conversation}.user_a_id, {conversation}.user_b_id, {conversation}.last_seq"
+    )
+    params += [connection.ops.adapt_datetimefield_value(now), Conversation.Kind.DIRECT]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            (_python_uuid(user_a), _python_uuid(user_b)): (_python_uuid(pk), last_seq)
+            for pk, user_a, user_b, last_seq in cursor.fetchall()
+        }
+
+
+def event_streams_advance(counts: dict[uuid.UUID, int], delivered: dict[uuid.UUID, int] | None = None) -> dict:
     """Advance each user's event stream by ``counts[user]`` (creating it on the
     first event) and return each new head; the user's new events take the seqs
-    ``head - count + 1 .. head``.
+    ``head - count + 1 .. head``. ``delivered[user]`` moves the user's
+    delivered cursor forward (never back) in the same statement.
 
     The rows are locked in user-id order, the order every caller uses, so two
     transactions publishing to overlapping users never deadlock.
     """
-    user_ids = sorted(counts, key=lambda pk: pk.hex)
-    rows = ", ".join(["(%s, %s, 0)"] * len(user_ids))
+    delivered = delivered or {}
+    user_ids = sorted(set(counts) | set(delivered), key=lambda pk: pk.hex)
+    if not user_ids:
+        return {}
+    rows = ", ".join(["(%s, %s, 0, %s)"] * len(user_ids))
     table = _table(EventStream)
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
     params: list = []
     for user_id in user_ids:
-        params += [_db_uuid(user_id), counts[user_id]]
+        params += [_db_uuid(user_id), counts.get(user_id, 0), delivered.get(user_id, 0)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (user_id, last_seq, pruned_through) VALUES {rows}"
-            f" ON CONFLICT (user_id) DO UPDATE SET last_seq = {table}.last_seq + excluded.last_seq"
+            f"INSERT INTO {table} (user_id, last_seq, pruned_through, delivered_seq) VALUES {rows}"
+            f" ON CONFLICT (user_id) DO UPDATE SET last_seq = {table}.last_seq + excluded.last_seq,"
+            f" delivered_seq = {greatest}({table}.delivered_seq, excluded.delivered_seq)"
             " RETURNING user_id, last_seq",
             params,
         )
         return {_python_uuid(user_id): head for user_id, head in cursor.fetchall()}
 
 
-def user_events_insert(events: list[tuple[uuid.UUID, int, dict[str, Any]]], now: datetime) -> None:
-    """Store (user, seq, frame) rows of the event log in one multi-row INSERT.
+def user_events_insert(events: list[tuple[uuid.UUID, int, str]], now: datetime) -> None:
+    """Store (user, seq, frame as JSON text) rows of the event log in one multi-row INSERT.
 
     ``bulk_create`` on PostgreSQL sends the rows as one typed array per
     column (``INSERT ... SELECT * FROM UNNEST``), and building a ``jsonb[]``
     array client-side cost more CPU than the rest of a message's statements;
-    here each frame goes as JSON text, parsed by the server.
+    here each frame goes as the JSON text the devices are sent, parsed by the server.
     """
     if not events:
         return
@@ -113,27 +135,30 @@ def user_events_insert(events: list[tuple[uuid.UUID, int, dict[str, Any]]], now:
     rows = ", ".join([f"(%s, %s, {frame}, %s)"] * len(events))
     created_at = connection.ops.adapt_datetimefield_value(now)
     params: list = []
-    for user_id, seq, payload in events:
-        params += [_db_uuid(user_id), seq, json.dumps(payload), created_at]
+    for user_id, seq, text in events:
+        params += [_db_uuid(user_id), seq, text, created_at]
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {_table(UserEvent)} (user_id, seq, frame, created_at) VALUES {rows}", params)
 
 
-def message_insert(message: Message) -> None:
-    """INSERT a new message row as ``save(force_insert=True)`` would (the same
-    columns and prepared values, from the model), without the ORM's per-save
-    work (signals, SQL compilation) on the hottest statement. A duplicate
-    client_id still raises IntegrityError."""
+def messages_insert(messages: list[Message]) -> None:
+    """INSERT new message rows as ``save(force_insert=True)`` would (the same
+    columns and prepared values, from the model), in one statement, without
+    the ORM's per-save work (signals, SQL compilation) on the hottest path.
+    A duplicate client_id still raises IntegrityError."""
+    if not messages:
+        return
     fields = Message._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    marks = ", ".join(["%s"] * len(fields))
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        field.get_db_prep_save(getattr(message, field.attname), connection) for message in messages for field in fields
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_table(Message)} ({columns}) VALUES ({marks})",
-            [field.get_db_prep_save(getattr(message, field.attname), connection) for field in fields],
-        )
-    message._state.adding = False
-    message._state.db = connection.alias
+        cursor.execute(f"INSERT INTO {_table(Message)} ({columns}) VALUES {', '.join([row] * len(messages))}", params)
+    for message in messages:
+        message._state.adding = False
+        message._state.db = connection.alias
 
 
 # ---- delivery receipts: the statements of messages_delivered_many ----------------

@@ -17,7 +17,7 @@ def test_database_is_the_configured_one():
 
 def test_channel_layer_round_trip_on_the_configured_backend():
     layer = get_channel_layer()
-    expected = "ResilientRedisChannelLayer" if os.environ.get("REDIS_URL") else "LocalChannelLayer"
+    expected = "RedisPubSubLayer" if os.environ.get("REDIS_URL") else "LocalChannelLayer"
     assert type(layer).__name__ == expected
 
     async def round_trip():

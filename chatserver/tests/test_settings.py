@@ -133,7 +133,7 @@ def test_database_url_sqlite_file(tmp_path):
 
 def test_redis_url_selects_redis_layer_and_cache():
     s = settings_with(DJANGO_DEBUG="true", REDIS_URL="redis://127.0.0.1:6379/3")
-    assert s["layer"] == "chatserver.channel_layer.ResilientRedisChannelLayer"
+    assert s["layer"] == "chatserver.channel_layer.RedisPubSubLayer"
     assert s["cache"] == "django.core.cache.backends.redis.RedisCache"
 
 
@@ -190,5 +190,5 @@ def test_env_file_is_read_and_environment_wins(tmp_path):
     env_file.write_text("PORT=7777\nREDIS_URL=redis://127.0.0.1:6379/5\nDJANGO_ALLOWED_HOSTS=from-file\n")
     s = settings_with(DJANGO_DEBUG="true", DJANGO_ENV_FILE=str(env_file), DJANGO_ALLOWED_HOSTS="from-env")
     assert s["port"] == 7777
-    assert s["layer"] == "chatserver.channel_layer.ResilientRedisChannelLayer"
+    assert s["layer"] == "chatserver.channel_layer.RedisPubSubLayer"
     assert s["allowed_hosts"] == ["from-env"]

@@ -13,13 +13,17 @@ from messaging.services.groups import (
     group_rename,
 )
 from messaging.services.messages import (
+    SendRequest,
     SendResult,
     conversation_direct_get_or_create,
     conversation_message_send,
     conversation_open,
+    conversation_send_request,
+    direct_send_request,
     message_delete,
     message_edit,
     message_send,
+    messages_send,
 )
 from messaging.services.realtime import (
     events_prune,
@@ -30,15 +34,24 @@ from messaging.services.realtime import (
     presence_sweep,
     typing_notify,
 )
-from messaging.services.receipts import conversation_mark_read, messages_delivered, messages_delivered_many
+from messaging.services.receipts import (
+    conversation_mark_read,
+    deliveries_record,
+    messages_delivered,
+    messages_delivered_many,
+)
 
 __all__ = [
+    "SendRequest",
     "SendResult",
     "attachment_upload",
     "conversation_direct_get_or_create",
     "conversation_mark_read",
     "conversation_message_send",
     "conversation_open",
+    "conversation_send_request",
+    "deliveries_record",
+    "direct_send_request",
     "events_prune",
     "group_add_members",
     "group_create",
@@ -50,6 +63,7 @@ __all__ = [
     "message_send",
     "messages_delivered",
     "messages_delivered_many",
+    "messages_send",
     "presence_connected",
     "presence_disconnected",
     "presence_refresh",

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_get_active
+from chatserver.errors import DomainError
 from messaging import events, selectors, sequences
 from messaging.exceptions import (
     CannotMessageSelf,
@@ -90,7 +91,7 @@ def _recipient(sender: User, to: Any) -> User:
 
 def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
     """The one direct conversation of a pair, created with both memberships on first use."""
-    user_a, user_b = sorted((user.id, other.id), key=lambda pk: pk.hex)
+    user_a, user_b = _pair(user.id, other.id)
     existing = selectors.direct_conversation_between(user_a, user_b)
     if existing is not None:
         return existing
@@ -122,47 +123,80 @@ def _append(conversation: Conversation, sender: User, content: str, client_id: s
         and not Membership.objects.filter(conversation=conversation, user=sender, left_seq__isnull=True).exists()
     ):
         raise ConversationNotFound(field="conversation")  # removed while this send was on its way
-    return _insert(conversation, sender, seq, content, client_id, now)
-
-
-def _insert(conversation: Conversation, sender: User, seq: int, content: str, client_id: str | None, now) -> Message:
     conversation.last_seq, conversation.last_message_at = seq, now
-    message = Message(
-        conversation=conversation, sender=sender, seq=seq, content=content, client_id=client_id, created_at=now
-    )
-    sequences.message_insert(message)
+    message = _new_message(conversation, sender, seq, content, client_id, now)
+    sequences.messages_insert([message])
     return message
 
 
-def _append_direct(sender: User, recipient_id: uuid.UUID, content: str, client_id: str | None) -> Message:
-    """The common case in one round trip before the insert: the pair's
-    conversation exists and the recipient is active. Otherwise the slow path
-    looks the recipient up (an error says why) and creates the conversation."""
-    user_a, user_b = sorted((sender.id, recipient_id), key=lambda pk: pk.hex)
-    now = timezone.now()
-    taken = sequences.direct_conversation_next_seq(user_a, user_b, recipient_id, now)
-    if taken is None:
-        recipient = user_get_active(recipient_id)
-        if recipient is None:
-            raise RecipientNotFound(field="to")
-        return _append(conversation_direct_get_or_create(sender, recipient), sender, content, client_id)
-    conversation_id, seq = taken
-    conversation = Conversation(id=conversation_id, kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b)
-    return _insert(conversation, sender, seq, content, client_id, now)
+def _new_message(conversation: Conversation, sender: User, seq: int, content: str, client_id: str | None, now):
+    return Message(
+        conversation=conversation, sender=sender, seq=seq, content=content, client_id=client_id, created_at=now
+    )
 
 
-def _stored_by_client_id(sender: User, client_id: str | None, same_target, content: str) -> Message | None:
+@dataclass(frozen=True)
+class SendRequest:
+    """A send, checked for everything that needs no database (these rules live
+    here, once): what the socket hands the writer."""
+
+    sender: User
+    content: str
+    client_id: str | None
+    recipient_id: uuid.UUID | None = None  # a direct message to this user...
+    conversation_id: uuid.UUID | None = None  # ...or to this conversation (a group, or direct by its id)
+    attachments: Any = None  # ids of the sender's uploads, checked when stored
+
+    def same_target(self, stored: Message) -> bool:
+        if self.recipient_id is not None:
+            return stored.conversation.other_user_id(self.sender.id) == self.recipient_id
+        return stored.conversation_id == self.conversation_id
+
+
+def direct_send_request(
+    sender: User, *, to: Any, content: Any, client_id: Any = None, attachments: Any = None
+) -> SendRequest:
+    """A direct message to user ``to`` (their conversation is created on first use)."""
+    return SendRequest(
+        sender,
+        _clean_content(content, may_be_empty=bool(attachments)),
+        _clean_client_id(client_id),
+        recipient_id=_recipient_id(sender, to),
+        attachments=attachments,
+    )
+
+
+def conversation_send_request(
+    sender: User, *, conversation: Any, content: Any, client_id: Any = None, attachments: Any = None
+) -> SendRequest:
+    """A message to a conversation the sender is a current member of (a group,
+    or a direct conversation named by its id)."""
+    return SendRequest(
+        sender,
+        _clean_content(content, may_be_empty=bool(attachments)),
+        _clean_client_id(client_id),
+        conversation_id=parse_uuid(conversation, "conversation"),
+        attachments=attachments,
+    )
+
+
+def _stored_by_client_id(request: SendRequest) -> Message | None:
     """The message a retried send already stored; a different send reusing the id is refused."""
-    if client_id is None:
+    if request.client_id is None:
         return None
-    stored = Message.objects.select_related("conversation").filter(sender=sender, client_id=client_id).first()
-    if stored is not None and (not same_target(stored) or stored.content != content):
+    stored = (
+        Message.objects.select_related("conversation")
+        .filter(sender=request.sender, client_id=request.client_id)
+        .first()
+    )
+    if stored is not None and (not request.same_target(stored) or stored.content != request.content):
         raise ClientIdConflict()
     return stored
 
 
-def _send(sender: User, content: str, client_id: str | None, append, same_target, attachments: Any) -> SendResult:
-    """Store a message and tell the participants' devices once it is committed.
+def _send_one(request: SendRequest) -> SendResult:
+    """One send in its own savepoint: the path for a first message, a group, files,
+    and a retried client_id.
 
     A ``client_id`` the sender has used before returns the stored message
     instead of a second copy, so clients can retry a send safely. Without
@@ -170,35 +204,132 @@ def _send(sender: User, content: str, client_id: str | None, append, same_target
     rare, so the common send skips the lookup); with files it is looked up
     first, since a retry's files are already attached.
     """
-    if attachments is not None and (stored := _stored_by_client_id(sender, client_id, same_target, content)):
+    if request.attachments is not None and (stored := _stored_by_client_id(request)):
         return SendResult(stored, created=False)  # a retry, files included
-    files = attachments_for_send(sender, attachments)
     try:
         with transaction.atomic():
-            message = append(content, client_id)
+            files = attachments_for_send(request.sender, request.attachments)
+            message = _append(_conversation_for(request), request.sender, request.content, request.client_id)
             attach(message, files)
             events.message_created(message)
     except IntegrityError:
         # A retry, or a concurrent one with the same client_id that won the race.
-        if stored := _stored_by_client_id(sender, client_id, same_target, content):
+        if stored := _stored_by_client_id(request):
             return SendResult(stored, created=False)
         raise
     return SendResult(message, created=True)
 
 
+def _conversation_for(request: SendRequest) -> Conversation:
+    if request.recipient_id is not None:
+        recipient = user_get_active(request.recipient_id)
+        if recipient is None:
+            raise RecipientNotFound(field="to")
+        return conversation_direct_get_or_create(request.sender, recipient)
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(user=request.sender, conversation_id=request.conversation_id, left_seq__isnull=True)
+        .first()
+    )
+    if membership is None:
+        raise ConversationNotFound(field="conversation")
+    return membership.conversation
+
+
+def _send_direct_together(requests: list[SendRequest]) -> list[Message | None]:
+    """Direct messages to existing conversations, stored together: each
+    conversation's seqs in one statement for all, every row in one INSERT.
+    None for a request this cannot take (no conversation yet, an inactive
+    user): it goes the one-by-one way, which says why or creates the conversation.
+
+    Messages of one batch get the batch's time plus their place in it in
+    microseconds, so within a conversation created_at still follows seq.
+    """
+    now = timezone.now()
+    pairs: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
+    keys = []
+    for request in requests:
+        key = _pair(request.sender.id, request.recipient_id)
+        keys.append(key)
+        pairs[key] = pairs.get(key, 0) + 1
+    taken = sequences.direct_conversations_advance(pairs, now)
+    next_seq = {key: last_seq - pairs[key] + 1 for key, (_, last_seq) in taken.items()}
+    conversations: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = {}
+    messages: list[Message | None] = []
+    for offset, (request, key) in enumerate(zip(requests, keys, strict=True)):
+        if key not in taken:
+            messages.append(None)
+            continue
+        seq, next_seq[key] = next_seq[key], next_seq[key] + 1
+        conversation = conversations.get(key)
+        if conversation is None:
+            conversation_id, last_seq = taken[key]
+            conversation = conversations[key] = Conversation(
+                id=conversation_id,
+                kind=Conversation.Kind.DIRECT,
+                user_a_id=key[0],
+                user_b_id=key[1],
+                last_seq=last_seq,
+                last_message_at=now,
+            )
+        message = _new_message(
+            conversation, request.sender, seq, request.content, request.client_id, now + timedelta(microseconds=offset)
+        )
+        message.attachment_list = []
+        messages.append(message)
+    stored = [message for message in messages if message is not None]
+    sequences.messages_insert(stored)
+    for message in stored:
+        events.message_created(message)
+    return messages
+
+
+def _pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """A direct conversation's (user_a, user_b): the pair in one order for everyone."""
+    return tuple(sorted((one, other), key=lambda pk: pk.hex))
+
+
+def messages_send(requests: list[SendRequest], *, together: bool = True) -> list[SendResult | DomainError]:
+    """Store these sends in the caller's transaction (the writer's batch) and
+    announce each once it commits; one outcome per request, in order.
+
+    With ``together``, direct messages without files to existing
+    conversations are stored together (``_send_direct_together``); if one of
+    them hits the client-id index (a retry) that raises IntegrityError, and
+    the caller stores them again without ``together``. The rest go one by one
+    (``_send_one``), each in a savepoint of its own, so a refused send fails alone.
+    """
+    outcomes: list[SendResult | DomainError | None] = [None] * len(requests)
+    direct = [i for i, r in enumerate(requests) if r.recipient_id is not None and r.attachments is None]
+    if together and direct:
+        for i, message in zip(direct, _send_direct_together([requests[i] for i in direct]), strict=True):
+            if message is not None:
+                outcomes[i] = SendResult(message, created=True)
+    for i, request in enumerate(requests):
+        if outcomes[i] is None:
+            try:
+                outcomes[i] = _send_one(request)
+            except DomainError as error:
+                outcomes[i] = error
+    return outcomes
+
+
+def _send_now(request: SendRequest) -> SendResult:
+    """One send in a transaction of its own (REST, tests, management code)."""
+    try:
+        with transaction.atomic(), events.collected():
+            outcome = messages_send([request])[0]
+    except IntegrityError:
+        with transaction.atomic(), events.collected():
+            outcome = messages_send([request], together=False)[0]
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
 def message_send(*, sender: User, to: Any, content: Any, client_id: Any = None, attachments: Any = None) -> SendResult:
     """A direct message to user ``to`` (their conversation is created on first use)."""
-    content = _clean_content(content, may_be_empty=bool(attachments))
-    client_id = _clean_client_id(client_id)
-    recipient_id = _recipient_id(sender, to)
-    return _send(
-        sender,
-        content,
-        client_id,
-        append=lambda *args: _append_direct(sender, recipient_id, *args),
-        same_target=lambda stored: stored.conversation.other_user_id(sender.id) == recipient_id,
-        attachments=attachments,
-    )
+    return _send_now(direct_send_request(sender, to=to, content=content, client_id=client_id, attachments=attachments))
 
 
 def conversation_message_send(
@@ -206,23 +337,10 @@ def conversation_message_send(
 ) -> SendResult:
     """A message to a conversation the sender is a current member of (a group,
     or a direct conversation named by its id)."""
-    content = _clean_content(content, may_be_empty=bool(attachments))
-    client_id = _clean_client_id(client_id)
-    conversation_id = parse_uuid(conversation, "conversation")
-    membership = (
-        Membership.objects.select_related("conversation")
-        .filter(user=sender, conversation_id=conversation_id, left_seq__isnull=True)
-        .first()
-    )
-    if membership is None:
-        raise ConversationNotFound(field="conversation")
-    return _send(
-        sender,
-        content,
-        client_id,
-        append=lambda *args: _append(membership.conversation, sender, *args),
-        same_target=lambda stored: stored.conversation_id == conversation_id,
-        attachments=attachments,
+    return _send_now(
+        conversation_send_request(
+            sender, conversation=conversation, content=content, client_id=client_id, attachments=attachments
+        )
     )
 
 

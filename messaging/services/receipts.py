@@ -21,6 +21,23 @@ from messaging.serializers import delivered_frame, read_frame, unread_frame
 from messaging.services.validation import parse_uuid
 
 
+def deliveries_record(reports: list[tuple[uuid.UUID, int, list[uuid.UUID]]]) -> None:
+    """Devices were sent their user's log up to a seq, with these messages from
+    others among it: (user, seq, message ids) each. Moves each user's
+    delivered cursor (where a device connecting without ``since`` starts), and
+    each conversation's delivery cursor with ``message_delivered`` to the
+    senders. In the caller's transaction: the writer stores a batch's
+    reports together."""
+    cursors: dict[uuid.UUID, int] = {}
+    delivered: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for user_id, seq, message_ids in reports:
+        cursors[user_id] = max(cursors.get(user_id, 0), seq)
+        if message_ids:
+            delivered.setdefault(user_id, []).extend(message_ids)
+    messages_delivered_many(delivered)
+    events.delivered(cursors)
+
+
 def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
     """These messages were just sent to a device of ``user``: move the delivery
     cursors of their conversations and tell the senders (``message_delivered``)."""
@@ -28,9 +45,8 @@ def messages_delivered(user: User, message_ids: list[uuid.UUID]) -> None:
 
 
 def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None:
-    """``messages_delivered`` for several users in one transaction: the
-    statements are the same whether one user's receipts are stored or a
-    hundred's, so a process under load stores them together.
+    """``messages_delivered`` for several users at once: the statements are
+    the same whether one user's receipts are stored or a hundred's.
 
     Safe to move each cursor to the highest message: a device receives its
     user's events in seq order without gaps, so everything below it in the
@@ -48,7 +64,8 @@ def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None
                 tops[key] = max(tops.get(key, 0), found[pk][1])
     if not tops:
         return
-    with transaction.atomic():
+    # Part of the writer's batch when there is one: no savepoint.
+    with transaction.atomic(savepoint=False):
         behind = [
             (pk, user_id, conversation_id, seq, tops[user_id, conversation_id])
             for pk, user_id, conversation_id, seq in sequences.memberships_lock(list(tops))

@@ -214,7 +214,8 @@ BAD_FRAMES = [
     ('{"type": 42}', "unknown_type"),
     ('{"type": []}', "unknown_type"),
     ('{"type": {"a": 1}}', "unknown_type"),
-    ('{"type": "direct_message", "to": "%(bob)s", "content": "\\ud800"}', "invalid_content"),
+    # A lone surrogate is refused by the parser: not text any encoding can store.
+    ('{"type": "direct_message", "to": "%(bob)s", "content": "\\ud800"}', "invalid_json"),
     ('{"type": "direct_message", "to": "%(bob)s", "content": "a\\u0000b"}', "invalid_content"),
     ('{"type": "direct_message", "to": "%(bob)s"}', "invalid_content"),
     ('{"type": "direct_message", "to": "%(bob)s", "content": ""}', "empty_content"),
@@ -293,7 +294,7 @@ async def test_offline_messages_arrive_on_connect_oldest_first(connect, alice, b
     await bob_laptop.assert_silent()
 
 
-async def test_offline_delivery_skips_deleted_and_shows_edits(connect, alice, bob):
+async def test_offline_delivery_replays_the_log_without_deleted_content(connect, alice, bob):
     from messaging.services import message_delete, message_edit
 
     first = (await database_sync_to_async(message_send)(sender=alice, to=str(bob.id), content="first")).message
@@ -301,10 +302,16 @@ async def test_offline_delivery_skips_deleted_and_shows_edits(connect, alice, bo
     await database_sync_to_async(message_edit)(user=alice, message_id=first.id, content="first, edited")
     await database_sync_to_async(message_delete)(user=alice, message_id=second.id)
     _, bob_phone = await connect(bob)
-    frame = await bob_phone.recv_type("direct_message")
-    assert frame["content"] == "first, edited"
-    assert frame["edited_at"]
-    await bob_phone.assert_silent()
+    # The log as it happened: the messages, the edit, the deletion; the deleted
+    # message's frame blanked and marked, never with its content.
+    frames = await bob_phone.drain()
+    assert [(f["type"], f["id"], f.get("content"), f.get("deleted")) for f in frames] == [
+        ("direct_message", str(first.id), "first", None),
+        ("direct_message", str(second.id), "", True),
+        ("message_edited", str(first.id), "first, edited", None),
+        ("message_deleted", str(second.id), None, None),
+    ]
+    assert "second" not in json.dumps(frames)
 
 
 async def test_live_message_marks_delivered(connect, alice, bob):
@@ -317,10 +324,20 @@ async def test_live_message_marks_delivered(connect, alice, bob):
     await bob_laptop.assert_silent()
 
 
-async def test_senders_own_messages_are_not_replayed_to_them(connect, alice, bob):
-    await database_sync_to_async(message_send)(sender=alice, to=str(bob.id), content="mine")
+async def test_own_messages_sent_elsewhere_reach_a_device_that_was_away(connect, alice, bob):
+    """One log per user: what alice sent from another device (here, no device
+    at all) is part of it, and a device of hers that was away gets it, once,
+    without reporting it delivered to herself."""
+    sent = (await database_sync_to_async(message_send)(sender=alice, to=str(bob.id), content="mine")).message
     _, alice_phone = await connect(alice)
-    await alice_phone.assert_silent()
+    frames = await alice_phone.drain()
+    assert [(f["type"], f["id"]) for f in frames] == [("direct_message", str(sent.id))]
+    _, alice_laptop = await connect(alice)
+    assert await alice_laptop.drain() == []  # the phone had it
+    _, bob_phone = await connect(bob)
+    assert [f["type"] for f in await bob_phone.drain()] == ["direct_message"]
+    receipts = [f["type"] for f in await alice_phone.drain() if f["type"] != "presence"]
+    assert receipts == ["message_delivered"]  # from bob's device, not from hers
 
 
 # ---- edit and delete events -------------------------------------------------

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from chatserver.db import db
 from messaging import events
+from messaging.fanout import get_fanout
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -104,23 +105,24 @@ async def test_garbage_collector_pauses_are_measured_by_generation():
     assert sample("chat_gc_pause_seconds_sum", generation="2") > total
 
 
-async def test_a_send_the_channel_layer_refuses_is_counted_and_logged(settings, caplog):
-    """From a socket's database call the send runs on the socket's loop,
-    after the call has returned: a failure there is still counted."""
+async def test_a_publish_the_channel_layer_refuses_is_counted_and_logged(settings, caplog):
+    """Events committed on a database thread are published from the serving
+    loop, after the call has returned: a failure there is still counted."""
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "chatserver.channel_layer.ResilientRedisChannelLayer",
+            "BACKEND": "chatserver.channel_layer.RedisPubSubLayer",
             "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{port}/0", "socket_connect_timeout": 1}]},
         }
     }
+    get_fanout().bind(asyncio.get_running_loop())
     errors = sample("chat_channel_layer_errors_total")
 
     def publish() -> None:
         with transaction.atomic():
-            events._send_after_commit([(uuid.uuid4(), {"type": "chat.event", "frame": {}})])
+            events.send_ephemeral([uuid.uuid4()], {"type": "typing"})
 
     await db(publish)()
     for _ in range(100):
@@ -128,4 +130,4 @@ async def test_a_send_the_channel_layer_refuses_is_counted_and_logged(settings, 
             break
         await asyncio.sleep(0.05)
     assert sample("chat_channel_layer_errors_total") == errors + 1
-    assert "Channel layer send failed for chat.event" in caplog.text
+    assert "Channel layer publish failed (1 messages dropped)" in caplog.text

@@ -1,5 +1,6 @@
 """Beyond the seed, over WebSocket: event seq and resume, receipts, presence, typing."""
 
+import asyncio
 import itertools
 import json
 
@@ -31,13 +32,27 @@ async def frames_until_silent(device, timeout=0.3) -> list[dict]:
 
 async def test_hello_carries_the_log_head_and_events_count_up(connect, alice, bob):
     _, phone = await connect(alice)
-    assert phone.hello == {"type": "hello", "user_id": str(alice.id), "seq": 0}
+    assert phone.hello == {"type": "hello", "user_id": str(alice.id), "seq": 0, "head": 0}
     await phone.send(dm(bob, "one"))
     await phone.send(dm(bob, "two"))
     seqs = [(await phone.recv_type("direct_message"))["seq"] for _ in range(2)]
     assert seqs == [1, 2]
+    await wait_for_delivered(alice, 2)
     _, laptop = await connect(alice)
-    assert laptop.hello["seq"] == 2
+    # The phone was sent everything: the laptop starts at the head, with nothing to replay.
+    assert (laptop.hello["seq"], laptop.hello["head"]) == (2, 2)
+    assert await laptop.drain() == []
+
+
+async def wait_for_delivered(user, seq: int) -> None:
+    """Delivery reports are stored by the writer shortly after the frames go out."""
+    from messaging.selectors import event_stream_state
+
+    for _ in range(100):
+        if (await database_sync_to_async(event_stream_state)(user.id)).delivered >= seq:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"delivered cursor of {user} never reached {seq}")
 
 
 async def test_resume_after_a_cut_gets_everything_in_order_exactly_once(connect, alice, bob, token_for):
@@ -60,6 +75,8 @@ async def test_resume_after_a_cut_gets_everything_in_order_exactly_once(connect,
         ("direct_message", str(third.id)),
         ("synced", None),
     ]
+    # Deleted while bob was away: its frame comes blanked and marked, never with its content.
+    assert (frames[0]["content"], frames[0]["deleted"]) == ("", True)
     seqs = [f["seq"] for f in frames[:-1]]
     assert seqs == list(range(seen["seq"] + 1, seen["seq"] + 5))  # in order, no gap, nothing twice
     assert frames[-1]["seq"] == seqs[-1]

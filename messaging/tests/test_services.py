@@ -317,7 +317,7 @@ def test_prune_events_command(alice, bob):
     call_command("prune_events", "--days", "0")
     assert not UserEvent.objects.exists()
     assert EventStream.objects.get(user=bob).pruned_through == 3
-    assert selectors.event_stream_state(bob.id) == (3, 3)
+    assert selectors.event_stream_state(bob.id)[:2] == (3, 3)
 
 
 def test_reading_counts_as_delivery(alice, bob):
