@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -124,6 +125,10 @@ class RedisPubSubLayer(BaseChannelLayer):
         self._connected = asyncio.Event()
         self._outgoing: list[tuple[str, bytes]] = []
         self._flushing = False
+        # Takes a group message from another process before the members' queues
+        # do, returning True when it handled it (the fan-out hands chat events
+        # to its sockets' streams directly).
+        self.group_handler: Callable[[str, dict], bool] | None = None
 
     # ---- names -----------------------------------------------------------
 
@@ -326,6 +331,8 @@ class RedisPubSubLayer(BaseChannelLayer):
             self._put(payload["c"], payload["m"])
             return
         group = name.removeprefix(f"{self.prefix}:group:")
+        if self.group_handler is not None and self.group_handler(group, payload["m"]):
+            return
         self._deliver_group(group, payload["m"])
 
     async def flush(self) -> None:

@@ -92,6 +92,24 @@ class Fanout:
             with self._lock:
                 self.loop = loop
                 self.receivers = {}
+            layer = get_channel_layer()
+            if hasattr(layer, "group_handler"):
+                layer.group_handler = self._from_other_process
+
+    def _from_other_process(self, group: str, message: dict[str, Any]) -> bool:
+        """A user's event that another process committed, from the channel layer:
+        to the user's sockets here, as if committed here."""
+        if message.get("type") not in ("chat.event", "session.revoked") or not group.startswith("user."):
+            return False
+        user_id = uuid.UUID(group.removeprefix("user."))
+        event = (
+            Event(user_id, None, control=message)
+            if message["type"] == "session.revoked"
+            else Event.from_envelope(user_id, message)
+        )
+        for receiver in tuple(self.receivers.get(user_id, ())):
+            receiver.offer(event)
+        return True
 
     @property
     def serving(self) -> bool:

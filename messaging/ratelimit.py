@@ -9,6 +9,7 @@ an outage of the fan-out store should not also lock every user out. The clock
 is injectable so tests never sleep.
 """
 
+import asyncio
 import logging
 import math
 import threading
@@ -16,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chatserver import metrics
@@ -56,7 +56,6 @@ class Decision:
 class MemoryBuckets:
     """Buckets in this process only: the embedded, single-process default."""
 
-    blocking = False
     SWEEP_EVERY = 10_000
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
@@ -78,6 +77,9 @@ class MemoryBuckets:
             if self._hits % self.SWEEP_EVERY == 0:
                 self._sweep(now)
         return Decision.from_tokens(allowed, tokens, rate)
+
+    async def ahit(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
+        return self.hit(key, rate, take=take)
 
     def _sweep(self, now: float) -> None:
         """Forget buckets that have refilled completely: they hold no state."""
@@ -117,30 +119,75 @@ return {allowed, tostring(tokens)}
 
 
 class RedisBuckets:
-    """Buckets in Redis, one atomic script call per hit, shared by all processes."""
+    """Buckets in Redis, one atomic script call per hit, shared by all processes.
 
-    blocking = True
+    ``hit`` (REST views, in their threads) calls Redis synchronously. ``ahit``
+    (WebSocket frames and handshakes, on the event loop) queues the call, and
+    the calls queued in one turn of the loop go to Redis as one pipelined
+    round trip: no thread per frame, and a few hundred frames a second cost a
+    few round trips, not hundreds.
+    """
 
     def __init__(self, url: str, *, prefix: str = "rl", clock: Clock = time.time) -> None:
         import redis
 
+        self.url = url
         self.clock = clock
         self.prefix = prefix
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._script = self._client.register_script(_BUCKET_SCRIPT_LUA)
         self._errors = (redis.RedisError, OSError)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queued: list[tuple[str, list, Rate, asyncio.Future]] = []
+
+    def _args(self, key: str, rate: Rate, take: bool) -> tuple[str, list]:
+        return f"{self.prefix}:{key}", [rate.capacity, repr(rate.per_second), repr(self.clock()), int(take)]
+
+    def _decision(self, reply, rate: Rate) -> Decision:
+        allowed, tokens = reply
+        return Decision.from_tokens(bool(allowed), float(tokens), rate)
+
+    def _fail_open(self, rate: Rate, error: Exception) -> Decision:
+        # Fail open: an unreachable Redis must not take the chat down with it.
+        logger.warning("Rate limiter unavailable, allowing request: %s", error)
+        return Decision.from_tokens(True, rate.capacity, rate)
 
     def hit(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
+        redis_key, args = self._args(key, rate, take)
         try:
-            allowed, tokens = self._script(
-                keys=[f"{self.prefix}:{key}"],
-                args=[rate.capacity, repr(rate.per_second), repr(self.clock()), int(take)],
-            )
+            return self._decision(self._script(keys=[redis_key], args=args), rate)
         except self._errors as error:
-            # Fail open: an unreachable Redis must not take the chat down with it.
-            logger.warning("Rate limiter unavailable, allowing request: %s", error)
-            return Decision.from_tokens(True, rate.capacity, rate)
-        return Decision.from_tokens(bool(allowed), float(tokens), rate)
+            return self._fail_open(rate, error)
+
+    async def ahit(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            from redis import asyncio as aioredis
+
+            self._loop, self._queued = loop, []
+            self._async_client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            self._async_script = self._async_client.register_script(_BUCKET_SCRIPT_LUA)
+        future = loop.create_future()
+        self._queued.append((*self._args(key, rate, take), rate, future))
+        if len(self._queued) == 1:
+            loop.call_soon(lambda: loop.create_task(self._flush()))
+        return await future
+
+    async def _flush(self) -> None:
+        batch, self._queued = self._queued, []
+        try:
+            async with self._async_client.pipeline(transaction=False) as pipe:
+                for redis_key, args, _, _ in batch:
+                    await self._async_script(keys=[redis_key], args=args, client=pipe)
+                replies = await pipe.execute()
+        except self._errors as error:
+            for _, _, rate, future in batch:
+                if not future.done():
+                    future.set_result(self._fail_open(rate, error))
+            return
+        for (_, _, rate, future), reply in zip(batch, replies, strict=True):
+            if not future.done():
+                future.set_result(self._decision(reply, rate))
 
 
 Buckets = MemoryBuckets | RedisBuckets
@@ -191,7 +238,5 @@ def peek(name: str, key: str) -> Decision:
 
 
 async def ahit(name: str, key: str) -> Decision:
-    limiter = get_limiter()
-    if limiter.blocking:
-        return _counted(name, await sync_to_async(limiter.hit, thread_sensitive=False)(f"{name}:{key}", rate(name)))
-    return _counted(name, limiter.hit(f"{name}:{key}", rate(name)))
+    """``hit`` from the event loop, without blocking it."""
+    return _counted(name, await get_limiter().ahit(f"{name}:{key}", rate(name)))

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 # After a failed batch of delivery reports (database down), wait this long before the next try.
 RETRY_SECONDS = 0.5
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction may simply run again.
+RETRYABLE = ("40P01", "40001")
+DEADLOCK_RETRIES = 3
 _REQUEUED = object()
 
 
@@ -126,7 +129,7 @@ class Writer:
         started = time.perf_counter(), time.thread_time()
         committed: list[Event] = []
         try:
-            outcomes, committed = self._in_transaction(batch, together=not alone)
+            outcomes, committed = self._with_retries(batch, together=not alone)
         except (OperationalError, InterfaceError) as error:
             logger.warning("Database unavailable for %d queued writes: %s", len(batch), error)
             close_old_connections()
@@ -150,6 +153,19 @@ class Writer:
             metrics.DB_CALL_WALL.labels("writer").inc(time.perf_counter() - started[0])
             metrics.DB_CALLS.labels("writer").inc()
         self._resolve(batch, outcomes, committed)
+
+    def _with_retries(self, batch: list[Job], *, together: bool) -> tuple[list, list[Event]]:
+        """A deadlock with another process's transaction (PostgreSQL picks one
+        to abort) or a serialization failure is retried, not reported: the
+        batch did nothing and will very likely go through at once."""
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                return self._in_transaction(batch, together=together)
+            except OperationalError as error:
+                if attempt == DEADLOCK_RETRIES or getattr(error.__cause__, "sqlstate", None) not in RETRYABLE:
+                    raise
+                logger.info("Writer batch retried after %s", type(error.__cause__).__name__)
+        raise AssertionError("unreachable")
 
     def _in_transaction(self, batch: list[Job], *, together: bool) -> tuple[list, list[Event]]:
         with transaction.atomic(), events.collected(defer=True) as collected:
@@ -195,15 +211,20 @@ def _finish(results: list, committed: list[Event]) -> None:
 
 
 def store_jobs(jobs: list[Job], *, together: bool = True) -> list:
-    """The batch of one transaction: every send (together where it can be,
-    ``messages_send``), then every delivery report."""
+    """The batch of one transaction: every delivery report, then every send
+    (together where it can be, ``messages_send``).
+
+    In that order the conversations' rows, which another process's writer
+    may be waiting for, are locked for the shortest time: from the sends'
+    first statement to the commit, not through the receipts' statements too.
+    """
     from messaging import services
 
-    sends = [job.request for job in jobs if isinstance(job, SendJob)]
-    results = iter(services.messages_send(sends, together=together))
     services.deliveries_record(
         [(job.user_id, job.seq, job.message_ids) for job in jobs if isinstance(job, DeliveryJob)]
     )
+    sends = [job.request for job in jobs if isinstance(job, SendJob)]
+    results = iter(services.messages_send(sends, together=together))
     return [next(results) if isinstance(job, SendJob) else None for job in jobs]
 
 

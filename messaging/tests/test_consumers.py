@@ -381,3 +381,43 @@ async def test_no_event_for_a_send_that_rolls_back(connect, alice, bob):
         await database_sync_to_async(send_then_fail)()
     await bob_phone.assert_silent(0.5)
     assert await count_messages() == 0
+
+
+async def test_a_batch_aborted_by_a_deadlock_is_retried_not_failed(connect, alice, bob):
+    """Another transaction holds bob's event stream and then wants the
+    conversation the writer's batch holds: PostgreSQL aborts the batch, which
+    waited first; the writer runs it again, and the sender gets its ack."""
+    from django.db import connection
+
+    from messaging.models import Conversation, EventStream
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no deadlock to make")
+    _, alice_phone = await connect(alice)
+    await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "first"})
+    await alice_phone.recv_type("ack")
+    await alice_phone.drain()
+    stream_locked, conversation_wanted = threading.Event(), threading.Event()
+
+    def other_transaction() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                EventStream.objects.select_for_update().filter(user=bob).update(pruned_through=0)
+                stream_locked.set()
+                conversation_wanted.wait(10)
+                list(Conversation.objects.select_for_update().all())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    assert await asyncio.to_thread(stream_locked.wait, 5)
+    await alice_phone.send({"type": "direct_message", "to": str(bob.id), "content": "second", "client_id": "d-1"})
+    await asyncio.sleep(0.3)  # the batch holds the conversation and waits for bob's stream
+    conversation_wanted.set()
+    ack = await alice_phone.recv_type("ack", timeout=10)
+    await asyncio.to_thread(thread.join, 10)
+    assert ack["client_id"] == "d-1"
+    assert await Message.objects.filter(client_id="d-1").acount() == 1

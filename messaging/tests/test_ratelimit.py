@@ -51,6 +51,30 @@ def test_concurrent_hits_allow_exactly_the_burst(rate_limiter):
     assert results.count(True) == 60
 
 
+async def test_hits_from_the_event_loop_in_one_turn_allow_exactly_the_burst(rate_limiter, clock):
+    """Frames of many sockets checked at once (one pipelined round trip with Redis)."""
+    import asyncio
+
+    key = f"k:{uuid.uuid4()}"
+    decisions = await asyncio.gather(*(rate_limiter.ahit(key, SEED_WS) for _ in range(25)))
+    assert [d.allowed for d in decisions] == [True] * 10 + [False] * 15
+    assert [d.remaining for d in decisions[:3]] == [9, 8, 7]  # in the order they were asked
+    clock.advance(0.1)
+    assert (await rate_limiter.ahit(key, SEED_WS)).allowed
+
+
+async def test_unreachable_redis_fails_open_from_the_event_loop(clock, caplog):
+    import asyncio
+
+    from messaging.ratelimit import RedisBuckets
+
+    with socket_that_refuses() as port:
+        limiter = RedisBuckets(f"redis://127.0.0.1:{port}/0", clock=clock)
+        decisions = await asyncio.gather(*(limiter.ahit("k", SEED_WS) for _ in range(20)))
+    assert all(d.allowed for d in decisions)
+    assert "Rate limiter unavailable" in caplog.text
+
+
 def test_two_limiters_sharing_redis_allow_the_limit_once(clock):
     """Two processes' limiters (same prefix) draw from one bucket."""
     if not os.environ.get("REDIS_URL"):
