@@ -17,11 +17,18 @@ import argparse
 import os
 import time
 
-from bench import connections, messages, rest
+from bench import connections, groups, messages, rest
 from bench.common import is_postgres, percentile
+from bench.messages import CHAT_ONE, CHAT_TWO_REDIS
 
-FULL = {"pairs": 20, "seconds": 10.0, "rates": "50,100,150,200,300,400,800,1600,3200,4800", "sockets": 10_000}
-QUICK = {"pairs": 10, "seconds": 5.0, "rates": "50,100,200,400,800", "sockets": 2_000}
+FULL = {
+    "pairs": 20,
+    "seconds": 10.0,
+    "rates": "100,200,400,600,800,1000,1200,1600,2400,3200,4800,6400",
+    "sockets": 10_000,
+    "group_sizes": "2,16,128,256",
+}
+QUICK = {"pairs": 10, "seconds": 5.0, "rates": "100,400,800,1600", "sockets": 2_000, "group_sizes": "2,16,128"}
 
 
 def check(label: str, value: float, target: float, unit: str, *, at_least: bool) -> None:
@@ -40,7 +47,7 @@ def defaults(module, **sizes) -> argparse.Namespace:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a few minutes instead of half an hour")
-    parser.add_argument("--skip", default="", help="comma-separated: messages, connections, rest")
+    parser.add_argument("--skip", default="", help="comma-separated: messages, groups, connections, rest")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     skip = set(filter(None, args.skip.split(",")))
@@ -64,6 +71,12 @@ def main() -> None:
             reports[report.database] = report
             report.print()
 
+    grouped = None
+    if "groups" not in skip:
+        options = defaults(groups, sizes=sizes["group_sizes"], messages=40 if not args.quick else 20)
+        grouped = groups.measure(configured, options)
+        groups.print_report(grouped, options)
+
     held = None
     if "connections" not in skip:
         options = defaults(connections, sockets=sizes["sockets"], users=100, idle=10 if args.quick else 30)
@@ -77,27 +90,21 @@ def main() -> None:
         rest.print_report(served, options)
 
     print(f"\ntargets (this machine, this run; {(time.monotonic() - started) / 60:.0f} min):")
-    postgres = reports.get("PostgreSQL")
+    postgres, sqlite = reports.get("PostgreSQL"), reports.get("SQLite")
     if postgres:
-        ceiling = postgres.capacity(postgres.ceiling)
-        one = postgres.capacity("chat uvicorn, 1 process")
-        two = postgres.capacity("chat uvicorn, 2 processes + Redis")
-        check(
-            "1 process / persisted relay, delivered msg/s at p99 <= 50 ms",
-            one / ceiling if ceiling else 0,
-            0.5,
-            "x",
-            at_least=True,
-        )
-        if "chat uvicorn, 2 processes + Redis" in postgres.runs:
-            check("2 processes + Redis / 1 process, at p99 <= 50 ms", two / one if one else 0, 1.5, "x", at_least=True)
-        kept_one = postgres.throughput("chat uvicorn, 1 process")
-        kept_two = postgres.throughput("chat uvicorn, 2 processes + Redis")
-        top = postgres.throughput(postgres.ceiling)
-        print(
-            f"  (at any latency: 1 process {kept_one:.0f}/s = {kept_one / top if top else 0:.2f} x the relay's", end=""
-        )
-        print(f" {top:.0f}/s; 2 processes + Redis {kept_two:.0f}/s)")
+        check_delivery_engine(postgres)
+    if sqlite:
+        check("SQLite, 1 process, delivered msg/s at p99 <= 50 ms", sqlite.capacity(CHAT_ONE), 300, "/s", at_least=True)
+    if grouped:
+        row = next((r for r in grouped["rows"] if r["size"] == 128), None)
+        if row:
+            check(
+                f"128-member group, send to last device p99 ({grouped['processes']} processes)",
+                row["p99_ms"],
+                100,
+                "ms",
+                at_least=False,
+            )
     if held:
         check(f"idle sockets held ({held['sockets']:,} opened)", held["sockets"], 10_000, "", at_least=True)
         check("memory per idle socket", held["per_socket_bytes"] / 1024, 30, "KB", at_least=False)
@@ -108,6 +115,43 @@ def main() -> None:
             for suffix in ("", ", 1 connection"):
                 p99 = percentile(by_label[label + suffix].latencies, 0.99) * 1000
                 check(f"{label}{suffix} p99", p99, 10, "ms", at_least=False)
+
+
+def check_delivery_engine(report: messages.Report) -> None:
+    """The delivery engine's targets on PostgreSQL, each against this run's own figures."""
+    ceiling = report.capacity(report.ceiling)
+    one = report.capacity(CHAT_ONE)
+    check(
+        "1 process / persisted relay, delivered msg/s at p99 <= 50 ms",
+        one / ceiling if ceiling else 0,
+        0.5,
+        "x",
+        at_least=True,
+    )
+    check("1 process, delivered msg/s at p99 <= 50 ms", one, 600, "/s", at_least=True)
+    at_100 = next((r for r in report.runs.get(CHAT_ONE, []) if r.offered == 100), None)
+    if at_100:
+        check("1 process, delivery p99 at 100 msg/s", at_100.p99_ms, 20, "ms", at_least=False)
+    daphne = report.capacity("chat daphne, 1 process")
+    if "chat daphne, 1 process" in report.runs:
+        check("daphne / serve, delivered msg/s at p99 <= 50 ms", daphne / one if one else 0, 0.8, "x", at_least=True)
+    if CHAT_TWO_REDIS in report.runs:
+        two = report.capacity(CHAT_TWO_REDIS)
+        check(
+            "2 processes + Redis / 1 process, msg/s at p99 <= 50 ms", two / one if one else 0, 1.3, "x", at_least=True
+        )
+        rate = report.common_rate()
+        single, double = report.cpu_at(CHAT_ONE, rate), report.cpu_at(CHAT_TWO_REDIS, rate)
+        if single and double:
+            check(
+                f"2 processes + Redis / 1 process, server CPU per message at {rate:.0f}/s",
+                double[0] / single[0],
+                1.2,
+                "x",
+                at_least=False,
+            )
+    kept, top = report.throughput(CHAT_ONE), report.throughput(report.ceiling)
+    print(f"  (at any latency: 1 process {kept:.0f}/s = {kept / top if top else 0:.2f} x the relay's {top:.0f}/s)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ messages at ``--rate`` a second. Printed per size:
 - commit to device (server): the servers' own ``chat_delivery_latency_seconds``
   histogram over the run, p99 (bucket upper bound);
 - server CPU per message, and per frame delivered (a message reaches every
-  member's device; their delivery receipts come back to the sender);
+  member's device; their delivery receipts come back to the sender), less
+  the processes' CPU while idle (measured just before);
 - nothing lost: every member's device got every message.
 """
 
@@ -43,6 +44,7 @@ from bench.common import (
     start_server,
 )
 
+IDLE_SECONDS = 3.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -81,6 +83,14 @@ async def one_size(servers, accounts, size: int, messages: int, rate: float) -> 
                 arrivals.setdefault(frame["client_id"], []).append(time.perf_counter())
 
     readers = [asyncio.create_task(reader(s)) for s in sockets]
+    # The processes' CPU while nothing is sent (presence refreshes, metrics),
+    # subtracted from the run's: what is left is the messages' own cost.
+    idle_before = [server_metrics(s.http) for s in servers]
+    await asyncio.sleep(IDLE_SECONDS)
+    idle = sum(
+        diff(server_metrics(s.http), b).get("process_cpu_seconds_total", 0.0)
+        for s, b in zip(servers, idle_before, strict=True)
+    ) / IDLE_SECONDS
     before = [server_metrics(s.http) for s in servers]
     begin = time.perf_counter()
     for number in range(messages):
@@ -96,6 +106,7 @@ async def one_size(servers, accounts, size: int, messages: int, rate: float) -> 
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # the receipts that follow the last message
     deltas = [diff(server_metrics(s.http), b) for s, b in zip(servers, before, strict=True)]
+    elapsed = time.perf_counter() - begin
     for task in readers:
         task.cancel()
     await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
@@ -104,7 +115,7 @@ async def one_size(servers, accounts, size: int, messages: int, rate: float) -> 
     for delta in deltas:
         for name, value in delta.items():
             merged[name] = merged.get(name, 0.0) + value
-    cpu = merged.get("process_cpu_seconds_total", 0.0)
+    cpu = max(0.0, merged.get("process_cpu_seconds_total", 0.0) - idle * elapsed)
     frames = sum(len(v) for v in arrivals.values())
     return {
         "size": size,

@@ -59,6 +59,9 @@ from bench.common import (
 )
 
 P99_BUDGET_MS = 50.0
+CHAT_ONE = "chat uvicorn, 1 process"
+CHAT_ONE_REDIS = "chat uvicorn, 1 process + Redis"
+CHAT_TWO_REDIS = "chat uvicorn, 2 processes + Redis"
 DRAIN_SECONDS = 20.0
 WARMUP_SECONDS = 3.0
 SETTLE_SECONDS = 2.0
@@ -312,27 +315,48 @@ class Report:
     ceiling: str
     runs: dict[str, list[Result]]
 
+    def cpu_at(self, name: str, offered: float) -> tuple[float, float] | None:
+        """(CPU ms per delivered message in all, of which the database calls'
+        own threads) of a target's run at this offered rate, if kept up with."""
+        r = next((r for r in self.runs.get(name, []) if r.offered == offered), None)
+        if r is None or not r.kept_up or r.server_cpu is None or not r.delivered:
+            return None
+        db = sum(cpu for _, cpu in r.db_calls.values())
+        return r.server_cpu / r.delivered * 1000, db / r.delivered * 1000
+
+    def common_rate(self) -> float | None:
+        """The highest offered rate every chat target kept up with: CPU per
+        message falls as batches grow with the rate, so targets are compared at one rate."""
+        chats = [results for name, results in self.runs.items() if name.startswith("chat")]
+        rates = [{r.offered for r in results if r.kept_up} for results in chats]
+        common = set.intersection(*rates) if rates else set()
+        return max(common) if common else None
+
     def print_cpu(self) -> None:
-        """Where the chat servers' CPU went, per message delivered, at each
-        target's highest rate kept up with (from the servers' /metrics)."""
-        print("\nserver CPU per message delivered, ms (at the highest rate kept up with; db: the calls' own threads)")
-        for name, results in self.runs.items():
-            kept = [r for r in results if r.kept_up and r.server_cpu is not None and r.delivered]
-            if not kept:
+        """Where the chat servers' CPU went, per message delivered, at one rate
+        for every target (from the servers' /metrics)."""
+        rate = self.common_rate()
+        if rate is None:
+            return
+        print(f"\nserver CPU per message delivered, ms, at {rate:.0f}/s (the highest rate every target kept up with)")
+        print(f"  {'':<34}{'in all':>8}{'database':>10}{'event loop':>12}   (database: writer and reads)")
+        for name in self.runs:
+            figures = self.cpu_at(name, rate)
+            if figures is None or not name.startswith("chat"):
                 continue
-            r = max(kept, key=lambda r: r.delivered_rate)
-            calls = sorted(r.db_calls.items(), key=lambda item: -item[1][1])
-            db_total = sum(cpu for _, (_, cpu) in calls)
-            parts = ", ".join(
-                f"{call} {cpu / r.delivered * 1000:.2f}" for call, (_, cpu) in calls[:3] if cpu / r.delivered > 1e-5
-            )
+            total, db = figures
+            print(f"  {name:<34}{total:>8.2f}{db:>10.2f}{total - db:>12.2f}")
+        one, redis = self.cpu_at(CHAT_ONE, rate), self.cpu_at(CHAT_ONE_REDIS, rate)
+        if one and redis:
             print(
-                f"  {name:<34} at {r.offered:.0f}/s: {r.server_cpu / r.delivered * 1000:.2f} in all;"
-                f" db {db_total / r.delivered * 1000:.2f} ({parts});"
-                f" the rest (event loop: frames, JSON, channel layer)"
-                f" {(r.server_cpu - db_total) / r.delivered * 1000:.2f}"
+                f"  channel layer and Redis (rate limits, presence, pub/sub): 1 process + Redis minus 1 process"
+                f" = {redis[0] - one[0]:.2f} ms"
             )
-            print(f"  {'':<34} garbage collector pauses, {self.seconds:g} s: {describe_gc_pauses(r.gc_pauses)}")
+        for name, results in self.runs.items():
+            kept = [r for r in results if r.kept_up and r.gc_pauses]
+            if name.startswith("chat") and kept:
+                top = max(kept, key=lambda r: r.offered)
+                print(f"  {name:<34} collector pauses at {top.offered:.0f}/s: {describe_gc_pauses(top.gc_pauses)}")
 
     def ceiling_at(self, offered: float) -> Result | None:
         return next((r for r in self.runs.get(self.ceiling, []) if r.offered == offered), None)
@@ -396,7 +420,8 @@ def measure(
             runs[relay.name] = sweep(relay, rates, seconds)
         chat_targets = [(f"chat {kind}, 1 process", kind, 1, "") for kind in servers]
         if redis_url:
-            chat_targets.append(("chat uvicorn, 2 processes + Redis", "uvicorn", 2, redis_url))
+            chat_targets.append((CHAT_ONE_REDIS, "uvicorn", 1, redis_url))
+            chat_targets.append((CHAT_TWO_REDIS, "uvicorn", 2, redis_url))
         for name, kind, processes, redis in chat_targets:
             with chat_target(name, kind, processes, configured, redis, pairs, workdir) as target:
                 runs[name] = sweep(target, rates, seconds)
