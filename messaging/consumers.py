@@ -53,6 +53,9 @@ from messaging.writer import DeliveryJob, SendJob, get_writer
 
 logger = logging.getLogger(__name__)
 
+# How long delivery reports of a process are gathered before they go to the writer.
+DELIVERY_REPORT_SECONDS = 0.05
+
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     """One socket of one device.
@@ -389,7 +392,10 @@ def _resync_required(state: selectors.StreamState) -> dict[str, Any]:
 class _Deliveries:
     """What the sockets of one process (event loop) were sent, reported to the
     writer: per user, the highest seq sent and the messages from others
-    among it. Reports of one turn of the loop go as one job per user."""
+    among it, gathered for ``DELIVERY_REPORT_SECONDS`` and sent as one job
+    per user. A receipt is not urgent (a tick on the sender's screen), and
+    under load one report then covers several messages of a conversation:
+    one cursor update and one ``message_delivered`` instead of one each."""
 
     def __init__(self) -> None:
         self.pending: dict[uuid.UUID, tuple[int, list[uuid.UUID]]] = {}
@@ -404,11 +410,13 @@ class _Deliveries:
             self.pending[user_id] = (max(top, seq), messages)
             if not self.scheduled:
                 self.scheduled = True
-                asyncio.get_running_loop().call_soon(self.submit)
+                self.timer = asyncio.get_running_loop().call_later(DELIVERY_REPORT_SECONDS, self.submit)
 
         return report
 
     def submit(self) -> None:
+        if self.scheduled:
+            self.timer.cancel()
         self.scheduled = False
         pending, self.pending = self.pending, {}
         loop = asyncio.get_running_loop()
