@@ -25,6 +25,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"REDIS_URL is set but Redis is unreachable: {error}") from error
 
 
+@pytest.fixture(scope="session", autouse=True)
+def stop_database_threads_at_the_end(django_db_setup, django_db_blocker):
+    """The database threads and the writer (started by any test that opened a
+    socket), and asgiref's thread (async tests' ``database_sync_to_async``),
+    give back their connections before the test database is dropped."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from chatserver.db import shutdown
+
+    shutdown()
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 class FakeClock:
     """Time that moves only when a test says so."""
 

@@ -2,6 +2,8 @@
 
 import logging
 import time
+import uuid
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -15,12 +17,21 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.exceptions import InvalidToken
 from accounts.models import User
-from accounts.selectors import user_get_active
+from accounts.selectors import user_get_active, users_get_active
 from accounts.services import TOKEN_VERSION_CLAIM, ws_ticket_redeem
+from chatserver import metrics
 from chatserver.client_address import scope_client_address
-from chatserver.errors import RateLimited
+from chatserver.coalesce import Coalesced
+from chatserver.db import db
+from chatserver.errors import RateLimited, ServerBusy
 from chatserver.log import bind_user
-from chatserver.websocket import CLOSE_CREDENTIALS_INVALID, CLOSE_RATE_LIMITED, refuse
+from chatserver.websocket import (
+    CLOSE_CREDENTIALS_INVALID,
+    CLOSE_RATE_LIMITED,
+    CLOSE_TRY_AGAIN_LATER,
+    admission,
+    refuse,
+)
 from messaging import ratelimit
 
 logger = logging.getLogger(__name__)
@@ -42,16 +53,35 @@ def verify_access_token(raw_token: str) -> tuple[User, int]:
     the user still exists and is active, and the token's version matches the
     user's (a password change revokes older tokens).
     """
+    claims = decode_access_token(raw_token)
+    return token_user(claims, user_get_active(claims.user_id)), claims.expires_at
+
+
+class TokenClaims(NamedTuple):
+    user_id: uuid.UUID
+    version: Any
+    expires_at: int
+
+
+def decode_access_token(raw_token: str) -> TokenClaims:
+    """The claims of a well-signed, unexpired access token (no database involved)."""
     try:
         token = AccessToken(raw_token)
+        user_id = uuid.UUID(str(token.get(api_settings.USER_ID_CLAIM, "")))
     except TokenError as error:
         raise InvalidToken(str(error)) from None
-    user = user_get_active(token.get(api_settings.USER_ID_CLAIM, ""))
+    except ValueError:
+        raise InvalidToken("User not found or inactive.") from None
+    return TokenClaims(user_id, token.get(TOKEN_VERSION_CLAIM), int(token["exp"]))
+
+
+def token_user(claims: TokenClaims, user: User | None) -> User:
+    """The user of these claims, if still active and the token not revoked."""
     if user is None:
         raise InvalidToken("User not found or inactive.")
-    if token.get(TOKEN_VERSION_CLAIM) != user.token_version:
+    if claims.version != user.token_version:
         raise InvalidToken("Token has been revoked.")
-    return user, int(token["exp"])
+    return user
 
 
 def bearer_token_from_header(header: bytes | str) -> str | None:
@@ -100,46 +130,77 @@ class WebSocketTokenAuthMiddleware:
     ``Sec-WebSocket-Protocol: bearer, <JWT>``, ``?token=<JWT>`` (the seed's form)
     or an ``Authorization: Bearer`` header (non-browser clients).
 
-    Handshakes are first counted per client address (``ws_connect``), before
-    any credential is looked at. A refused handshake is accepted and closed at
-    once with an ``error`` frame: 4429 (too many handshakes, with
+    A handshake is first admitted by the process (``Admission``: not too many
+    starting at once), then counted per client address (``ws_connect``),
+    before any credential is looked at. A refused handshake is accepted and
+    closed at once with an ``error`` frame: 1013 (the process is busy, with
+    ``retry_after``), 4429 (too many handshakes from the address, with
     ``retry_after``) or 4401 (missing, invalid, expired, revoked or spent
-    credentials). JWTs go through the same :func:`user_from_token` as REST.
+    credentials). JWTs are checked like REST's (:func:`verify_access_token`).
     """
 
     def __init__(self, app) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        address = scope_client_address(scope)
-        decision = await ratelimit.ahit("ws_connect", address)
-        if not decision.allowed:
-            logger.info("Too many WebSocket handshakes from one address")
-            error = RateLimited("Too many connection attempts; retry later.", retry_after=decision.retry_after)
-            return await refuse(receive, send, error, CLOSE_RATE_LIMITED)
+        admitted = admission.admit()
+        if admitted is None:
+            metrics.WS_REFUSED.labels("busy").inc()
+            error = ServerBusy(retry_after=admission.retry_after())
+            return await refuse(receive, send, error, CLOSE_TRY_AGAIN_LATER)
         try:
-            user, expire_at = await database_sync_to_async(_websocket_user)(scope)
-        except InvalidToken as error:
-            logger.info("Rejected WebSocket credentials: %s", error.detail)
-            return await refuse(receive, send, error, CLOSE_CREDENTIALS_INVALID)
-        if user is None:
-            error = InvalidToken("Credentials required: ?ticket=, ?token= or a bearer token.")
-            return await refuse(receive, send, error, CLOSE_CREDENTIALS_INVALID)
-        return await self.app(dict(scope, user=user, credentials_expire_at=expire_at), receive, send)
+            address = scope_client_address(scope)
+            decision = await ratelimit.ahit("ws_connect", address)
+            if not decision.allowed:
+                logger.info("Too many WebSocket handshakes from one address")
+                error = RateLimited("Too many connection attempts; retry later.", retry_after=decision.retry_after)
+                return await refuse(receive, send, error, CLOSE_RATE_LIMITED)
+            try:
+                user, expire_at = await _websocket_user(scope)
+            except InvalidToken as error:
+                logger.info("Rejected WebSocket credentials: %s", error.detail)
+                return await refuse(receive, send, error, CLOSE_CREDENTIALS_INVALID)
+            if user is None:
+                error = InvalidToken("Credentials required: ?ticket=, ?token= or a bearer token.")
+                return await refuse(receive, send, error, CLOSE_CREDENTIALS_INVALID)
+            scope = dict(scope, user=user, credentials_expire_at=expire_at, admitted=admitted)
+            return await self.app(scope, receive, send)
+        finally:
+            admitted()  # the consumer says so as soon as it started; this covers every other way out
 
 
-def _websocket_user(scope) -> tuple[User | None, float | None]:
+async def _websocket_user(scope) -> tuple[User | None, float | None]:
     """(user, when the credentials expire; the socket is closed at that time),
-    or (None, None) when the handshake carries no credential."""
+    or (None, None) when the handshake carries no credential.
+
+    A JWT is checked on the event loop; its user is read together with the
+    users of every other handshake of this loop turn (one query per burst)."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if tickets := query.get("ticket"):
-        return ws_ticket_redeem(tickets[0]), time.time() + settings.JWT_LIFETIME.total_seconds()
+        user = await database_sync_to_async(ws_ticket_redeem)(tickets[0])
+        return user, time.time() + settings.JWT_LIFETIME.total_seconds()
+    raw_token = _bearer_token(scope, query)
+    if raw_token is None:
+        return None, None
+    claims = decode_access_token(raw_token)
+    return token_user(claims, await _active_user(claims.user_id)), claims.expires_at
+
+
+def _bearer_token(scope, query: dict[str, list[str]]) -> str | None:
     subprotocols = scope.get("subprotocols") or []
     if len(subprotocols) >= 2 and subprotocols[0] == BEARER_SUBPROTOCOL:
-        return verify_access_token(subprotocols[1])
+        return subprotocols[1]
     if tokens := query.get("token"):
-        return verify_access_token(tokens[0])
+        return tokens[0]
     for name, value in scope.get("headers", []):
         if name == b"authorization" and (raw_token := bearer_token_from_header(value)):
-            return verify_access_token(raw_token)
-    return None, None
+            return raw_token
+    return None
+
+
+async def _active_users(user_ids: list[uuid.UUID]) -> list[User | None]:
+    found = await db(users_get_active)(user_ids)
+    return [found.get(user_id) for user_id in user_ids]
+
+
+_active_user = Coalesced(_active_users)

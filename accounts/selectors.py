@@ -16,3 +16,8 @@ def user_get_active(user_id: str | uuid.UUID) -> User | None:
 
 def user_get_by_email(email: str) -> User | None:
     return User.objects.filter(email=normalize_email(email)).first()
+
+
+def users_get_active(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, User]:
+    """The active users among these ids, in one query."""
+    return {user.pk: user for user in User.objects.filter(pk__in=set(user_ids), is_active=True)}

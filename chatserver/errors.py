@@ -53,3 +53,9 @@ class RateLimited(DomainError):
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "retry_after": round(self.retry_after, 3)}
+
+
+class ServerBusy(RateLimited):
+    code = "server_busy"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_detail = "The server is busy; retry after retry_after seconds."

@@ -30,6 +30,11 @@ DELIVERY_LATENCY = Histogram(
     "From a message's commit to its frame being written to a receiving device.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+WS_REFUSED = Counter(
+    "chat_websocket_refused",
+    "WebSocket handshakes refused before any work: busy (too many starting at once, 1013).",
+    ["reason"],
+)
 RATE_LIMITED = Counter("chat_rate_limited", "Requests and frames refused by a rate limit.", ["limit"])
 HTTP_RESPONSES = Counter("chat_http_responses", "HTTP responses by status code.", ["status"])
 ERRORS = Counter("chat_errors", "Server-side failures: 5xx responses and server_error/unavailable frames.", ["where"])

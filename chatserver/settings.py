@@ -309,6 +309,10 @@ WS_CATCH_UP_SECONDS = env.float("WS_CATCH_UP_SECONDS", default=60)
 WS_FLOOD_CLOSE_AFTER = env.int("WS_FLOOD_CLOSE_AFTER", default=50)
 # Open sockets per user, all devices and processes together; one more is closed with 4409.
 WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=32)
+# Handshakes a process takes in at once (a reconnect storm); beyond them a new
+# one is closed with 1013 and told to retry after a random delay in this range.
+WS_ADMISSION_MAX_STARTING = env.int("WS_ADMISSION_MAX_STARTING", default=256)
+WS_ADMISSION_RETRY_SECONDS = (1.0, 4.0)
 # Client addresses: how many proxies in front of the app append to X-Forwarded-For
 # (0: use the socket's address and ignore the header, which clients can forge).
 # Read by chatserver.client_address for REST, the admin and WebSocket handshakes alike.

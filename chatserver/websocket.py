@@ -2,6 +2,8 @@
 refusing a handshake in a way a client can act on, and the origin check."""
 
 import json
+import random
+from collections.abc import Callable
 from urllib.parse import ParseResult
 
 from channels.security.websocket import OriginValidator
@@ -18,6 +20,47 @@ CLOSE_TOO_MANY_SOCKETS = 4409
 CLOSE_RATE_LIMITED = 4429
 # The server failed mid-stream; reconnect with ?since= to resume.
 CLOSE_SERVER_ERROR = 4500
+# RFC 6455's "Try Again Later": this process is taking in as many sockets as it
+# can; the error frame's retry_after says when to come back.
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class Admission:
+    """The handshakes this process has taken in and not yet started (their
+    user read, their presence registered, their log's state read).
+
+    In a reconnect storm every socket of a restarted process arrives at once.
+    Beyond ``WS_ADMISSION_MAX_STARTING`` of them a new one is refused at once,
+    before any work, with 1013 and a jittered ``retry_after``: the others
+    start sooner, and the established sockets' traffic does not queue behind
+    thousands of handshakes.
+    """
+
+    def __init__(self) -> None:
+        self.starting = 0
+
+    def admit(self) -> Callable[[], None] | None:
+        """A function to call once the socket started (or failed to), or None: refuse it."""
+        if self.starting >= settings.WS_ADMISSION_MAX_STARTING:
+            return None
+        self.starting += 1
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
+                self.starting -= 1
+
+        return leave
+
+    @staticmethod
+    def retry_after() -> float:
+        # Spread the retries, or they come back as one wave.
+        return random.uniform(*settings.WS_ADMISSION_RETRY_SECONDS)  # noqa: S311 - jitter, not a secret
+
+
+admission = Admission()
 
 
 def error_frame(error: DomainError) -> dict:

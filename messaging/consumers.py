@@ -25,6 +25,7 @@ from django.db import InterfaceError, OperationalError
 from accounts.authentication import BEARER_SUBPROTOCOL
 from chatserver import metrics, strict_json
 from chatserver.channel_layer import UNAVAILABLE
+from chatserver.coalesce import Coalesced
 from chatserver.db import db
 from chatserver.errors import DomainError, InvalidInput
 from chatserver.log import bind_user
@@ -102,8 +103,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _start(self) -> None:
         self._close_when_credentials_expire()
-        await db(services.presence_connected)(self.user, self.channel_name)
-        state = await db(selectors.event_stream_state)(self.user.id)
+        # Registered before the log's state is read: an event committed after
+        # that read reaches the stream live (held until the stream starts).
+        get_fanout().register(self.user.id, self)
+        _live_sockets().add(self)
+        try:
+            # Registered for presence and the log's state read together with
+            # every other socket opening in this loop turn (a reconnect storm).
+            state = await _sockets_started((self.user, self.channel_name))
+        finally:
+            admitted = self.scope.get("admitted")
+            if admitted is not None:
+                admitted()
         since_values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
         since, problem = None, None
         if since_values:
@@ -118,14 +129,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.stream.push(hello)
         if problem is not None:
             self.stream.push(error_frame(problem))
-        # Registered before the log is read: an event committed meanwhile is
-        # either in what the replay reads or arrives live (held until it is due).
-        get_fanout().register(self.user.id, self)
-        _live_sockets().add(self)
         if not in_log:
             self.stream.push(_resync_required(state))
+            self.stream.started()
             return
-        await self.stream.replay()
+        if state.head > self.stream.last_seq:
+            await self.stream.replay()  # one query for up to 500 events
+        else:
+            self.stream.started()  # nothing to read: no query
         if since is not None:
             self.stream.push({"type": "synced", "seq": self.stream.last_seq})
 
@@ -387,6 +398,13 @@ def _resync_required(state: selectors.StreamState) -> dict[str, Any]:
         "oldest_seq": state.pruned_through + 1,
         "detail": "Fetch state over REST, then resume from seq.",
     }
+
+
+async def _start_sockets(sockets: list[tuple[Any, str]]) -> list:
+    return await db(services.sockets_start)(sockets)
+
+
+_sockets_started = Coalesced(_start_sockets)
 
 
 class _Deliveries:

@@ -82,6 +82,9 @@ class MemoryPresence:
             state.online, state.version = True, state.version + 1
             return True, state.version
 
+    def connect_many(self, sockets: list[tuple[uuid.UUID, str]], limit: int | None = None) -> list:
+        return [self.connect(user_id, channel, limit) for user_id, channel in sockets]
+
     def refresh(self, sockets: list[tuple[uuid.UUID, str]]) -> None:
         """Keep these (user, channel) sockets registered for another TTL."""
         now = self.clock()
@@ -174,16 +177,27 @@ class RedisPresence:
     def _keys(self, user_id: uuid.UUID) -> list[str]:
         return [f"{self.prefix}:sockets:{user_id}", f"{self.prefix}:state:{user_id}", self._online_set]
 
-    @_fail_soft(lambda: (True, None))
     def connect(self, user_id: uuid.UUID, channel: str, limit: int | None = None) -> tuple[bool, int | None]:
-        now = self.clock()
-        version = self._connect(
-            keys=self._keys(user_id),
-            args=[now, now + SOCKET_TTL_SECONDS, channel, SOCKET_TTL_SECONDS * 2, str(user_id), limit or -1],
-        )
-        if version == -1:
-            return False, None
-        return True, int(version) if version else None
+        return self.connect_many([(user_id, channel)], limit)[0]
+
+    def connect_many(
+        self, sockets: list[tuple[uuid.UUID, str]], limit: int | None = None
+    ) -> list[tuple[bool, int | None]]:
+        """``connect`` for many sockets in one pipelined round trip."""
+        try:
+            now = self.clock()
+            pipe = self._client.pipeline(transaction=False)
+            for user_id, channel in sockets:
+                self._connect(
+                    keys=self._keys(user_id),
+                    args=[now, now + SOCKET_TTL_SECONDS, channel, SOCKET_TTL_SECONDS * 2, str(user_id), limit or -1],
+                    client=pipe,
+                )
+            versions = pipe.execute()
+        except self._errors as error:
+            logger.warning("Presence unavailable (connect): %s", error)
+            return [(True, None)] * len(sockets)
+        return [(False, None) if version == -1 else (True, int(version) if version else None) for version in versions]
 
     @_fail_soft(lambda: None)
     def refresh(self, sockets: list[tuple[uuid.UUID, str]]) -> None:

@@ -163,6 +163,14 @@ def event_stream_state(user_id: uuid.UUID) -> StreamState:
     return StreamState(*row) if row else StreamState(0, 0, 0)
 
 
+def event_stream_states(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, StreamState]:
+    """``event_stream_state`` of many users in one query (users without events are left out)."""
+    rows = EventStream.objects.filter(user_id__in=set(user_ids)).values_list(
+        "user_id", "last_seq", "pruned_through", "delivered_seq"
+    )
+    return {user_id: StreamState(*state) for user_id, *state in rows}
+
+
 def event_stream_heads(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Head seq of each user's event log (users without events are left out);
     in chunks, within SQLite's limit on query parameters."""
@@ -287,13 +295,26 @@ def membership_of(user: User, conversation_or_user_id: uuid.UUID) -> Membership 
 
 def contacts_of(user_id: uuid.UUID) -> list[uuid.UUID]:
     """Everyone who shares a conversation with the user (who sees their presence)."""
-    mine = Membership.objects.filter(user_id=user_id, left_seq__isnull=True).values("conversation_id")
-    return list(
-        Membership.objects.filter(conversation_id__in=mine, left_seq__isnull=True)
-        .exclude(user_id=user_id)
-        .values_list("user_id", flat=True)
-        .distinct()
+    return contacts_of_many([user_id])[user_id]
+
+
+def contacts_of_many(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """``contacts_of`` for many users, in two queries."""
+    user_ids = set(user_ids)
+    theirs: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for user_id, conversation_id in Membership.objects.filter(
+        user_id__in=user_ids, left_seq__isnull=True
+    ).values_list("user_id", "conversation_id"):
+        theirs.setdefault(conversation_id, set()).add(user_id)
+    contacts: dict[uuid.UUID, set[uuid.UUID]] = {user_id: set() for user_id in user_ids}
+    members = Membership.objects.filter(conversation_id__in=list(theirs), left_seq__isnull=True).values_list(
+        "conversation_id", "user_id"
     )
+    for conversation_id, member_id in members:
+        for user_id in theirs[conversation_id]:
+            if member_id != user_id:
+                contacts[user_id].add(member_id)
+    return {user_id: list(found) for user_id, found in contacts.items()}
 
 
 # ---- users and edits ---------------------------------------------------------------

@@ -65,6 +65,8 @@ class DeviceStream:
         self._replaying = 0
         self._gap_timer: asyncio.TimerHandle | None = None
         self._lagging = False
+        # Until the socket has read where its stream starts, live events wait.
+        self._starting = True
         self._tasks: set[asyncio.Task] = set()
         self.closed = False
 
@@ -84,9 +86,9 @@ class DeviceStream:
             return
         if event.seq <= self.last_seq or self._lagging:
             return  # sent already (replayed, or a duplicate); or read from the log later
-        if self._replaying or event.seq > self.last_seq + 1:
+        if self._replaying or self._starting or event.seq > self.last_seq + 1:
             self._held[event.seq] = event
-            if not self._replaying:
+            if not self._replaying and not self._starting:
                 self._expect_gap()
             return
         if len(self._outbox) >= OUTBOX_LIMIT:
@@ -156,7 +158,14 @@ class DeviceStream:
             finally:
                 self._replaying -= 1
                 if not self._replaying:
+                    self._starting = False
                     self._release_held()
+
+    def started(self) -> None:
+        """The stream starts at ``last_seq`` with nothing to read from the log:
+        live events flow (those held meanwhile first)."""
+        self._starting = False
+        self._release_held()
 
     async def catch_up(self, head: int) -> None:
         """The log's head is ``head``: send what this device has not had."""

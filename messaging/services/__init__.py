@@ -32,6 +32,7 @@ from messaging.services.realtime import (
     presence_refresh,
     presence_settle,
     presence_sweep,
+    sockets_start,
     typing_notify,
 )
 from messaging.services.receipts import (
@@ -69,5 +70,6 @@ __all__ = [
     "presence_refresh",
     "presence_settle",
     "presence_sweep",
+    "sockets_start",
     "typing_notify",
 ]

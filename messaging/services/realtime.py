@@ -27,15 +27,34 @@ def presence_connected(user: User, channel: str) -> None:
     """A socket of ``user`` opened; contacts hear ``online`` if that is news.
     Raises TooManySockets when the user has ``WS_MAX_SOCKETS_PER_USER`` open
     already, on all processes together (counted atomically by the registry)."""
-    registered, version = presence_registry.get_presence().connect(
-        user.id, channel, limit=settings.WS_MAX_SOCKETS_PER_USER
-    )
-    if not registered:
-        raise TooManySockets(
-            f"You have {settings.WS_MAX_SOCKETS_PER_USER} connections open already; close one and retry."
-        )
-    if version is not None:
-        events.send_ephemeral(selectors.contacts_of(user.id), presence_frame(user.id, True, user.last_seen, version))
+    outcome = _sockets_register([(user, channel)])[0]
+    if outcome is not None:
+        raise outcome
+
+
+def sockets_start(sockets: list[tuple[User, str]]) -> list[selectors.StreamState | TooManySockets]:
+    """Sockets that just opened on this process, a burst of them at once: each
+    is registered for presence, or refused (``TooManySockets``), contacts of
+    users who came online hear it, and each registered one gets its user's
+    log state. One Redis round trip and at most three queries, whatever their number."""
+    refusals = _sockets_register(sockets)
+    states = selectors.event_stream_states({user.id for user, _ in sockets})
+    return [
+        refusal if refusal is not None else states.get(user.id, selectors.StreamState(0, 0, 0))
+        for (user, _), refusal in zip(sockets, refusals, strict=True)
+    ]
+
+
+def _sockets_register(sockets: list[tuple[User, str]]) -> list[TooManySockets | None]:
+    limit = settings.WS_MAX_SOCKETS_PER_USER
+    outcomes = presence_registry.get_presence().connect_many([(user.id, channel) for user, channel in sockets], limit)
+    online = {user.id: (user, version) for (user, _), (_, version) in zip(sockets, outcomes, strict=True) if version}
+    if online:
+        contacts = selectors.contacts_of_many(online)
+        for user_id, (user, version) in online.items():
+            events.send_ephemeral(contacts[user_id], presence_frame(user_id, True, user.last_seen, version))
+    refused = TooManySockets(f"You have {limit} connections open already; close one and retry.")
+    return [None if registered else refused for registered, _ in outcomes]
 
 
 def presence_refresh(sockets: list[tuple[uuid.UUID, str]]) -> None:
