@@ -1,5 +1,6 @@
 """Bearer JWT authentication: one token check for REST and WebSocket."""
 
+import functools
 import logging
 import time
 import uuid
@@ -64,7 +65,22 @@ class TokenClaims(NamedTuple):
 
 
 def decode_access_token(raw_token: str) -> TokenClaims:
-    """The claims of a well-signed, unexpired access token (no database involved)."""
+    """The claims of a well-signed, unexpired access token (no database involved).
+
+    Devices reconnect with the token they had, so the claims of tokens already
+    verified are kept (by the whole token text, so a changed token is verified
+    anew): a reconnect storm does not check the same signature thousands of
+    times. Expiry is checked on every use; revocation is the caller's check
+    against the user's token version.
+    """
+    claims = _verified(raw_token)
+    if claims.expires_at <= time.time():
+        raise InvalidToken("Token is invalid or expired")
+    return claims
+
+
+@functools.lru_cache(maxsize=50_000)  # thread-safe; a refused token raises and is not kept
+def _verified(raw_token: str) -> TokenClaims:
     try:
         token = AccessToken(raw_token)
         user_id = uuid.UUID(str(token.get(api_settings.USER_ID_CLAIM, "")))

@@ -100,6 +100,10 @@ class MemoryPresence:
             if not state.sockets:
                 state.offline_since = now
 
+    def disconnect_many(self, sockets: list[tuple[uuid.UUID, str]]) -> None:
+        for user_id, channel in sockets:
+            self.disconnect(user_id, channel)
+
     def settle(self, user_id: uuid.UUID) -> int | None:
         """The new version if the user had no socket left and is now announced offline."""
         with self._lock:
@@ -173,6 +177,7 @@ class RedisPresence:
         self._settle = self._client.register_script(_SETTLE_LUA)
         self._online_set = f"{prefix}:online"
         self._errors = (redis.RedisError, OSError)
+        self._no_script = redis.exceptions.NoScriptError
 
     def _keys(self, user_id: uuid.UUID) -> list[str]:
         return [f"{self.prefix}:sockets:{user_id}", f"{self.prefix}:state:{user_id}", self._online_set]
@@ -186,14 +191,16 @@ class RedisPresence:
         """``connect`` for many sockets in one pipelined round trip."""
         try:
             now = self.clock()
-            pipe = self._client.pipeline(transaction=False)
-            for user_id, channel in sockets:
-                self._connect(
-                    keys=self._keys(user_id),
-                    args=[now, now + SOCKET_TTL_SECONDS, channel, SOCKET_TTL_SECONDS * 2, str(user_id), limit or -1],
-                    client=pipe,
-                )
-            versions = pipe.execute()
+            versions = self._pipelined(
+                self._connect,
+                [
+                    (
+                        self._keys(user_id),
+                        [now, now + SOCKET_TTL_SECONDS, channel, SOCKET_TTL_SECONDS * 2, str(user_id), limit or -1],
+                    )
+                    for user_id, channel in sockets
+                ],
+            )
         except self._errors as error:
             logger.warning("Presence unavailable (connect): %s", error)
             return [(True, None)] * len(sockets)
@@ -210,9 +217,30 @@ class RedisPresence:
             pipe.expire(key, SOCKET_TTL_SECONDS * 2)
         pipe.execute()
 
-    @_fail_soft(lambda: None)
     def disconnect(self, user_id: uuid.UUID, channel: str) -> None:
-        self._disconnect(keys=self._keys(user_id)[:2], args=[self.clock(), channel])
+        self.disconnect_many([(user_id, channel)])
+
+    @_fail_soft(lambda: None)
+    def disconnect_many(self, sockets: list[tuple[uuid.UUID, str]]) -> None:
+        """``disconnect`` for many sockets in one pipelined round trip."""
+        now = self.clock()
+        self._pipelined(self._disconnect, [(self._keys(user_id)[:2], [now, channel]) for user_id, channel in sockets])
+
+    def _pipelined(self, script, calls: list[tuple[list, list]]) -> list:
+        """One script for many keys in one round trip: EVALSHA in a pipeline
+        (redis-py's pipelined scripts ask SCRIPT EXISTS first, a round trip
+        more); a Redis that lost its scripts (restarted) gets them again once."""
+        for attempt in range(2):
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            try:
+                return pipe.execute()
+            except self._no_script:
+                if attempt:
+                    raise
+                script.sha = self._client.script_load(script.script)
+        return []
 
     @_fail_soft(lambda: None)
     def settle(self, user_id: uuid.UUID) -> int | None:

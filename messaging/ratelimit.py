@@ -176,10 +176,7 @@ class RedisBuckets:
     async def _flush(self) -> None:
         batch, self._queued = self._queued, []
         try:
-            async with self._async_client.pipeline(transaction=False) as pipe:
-                for redis_key, args, _, _ in batch:
-                    await self._async_script(keys=[redis_key], args=args, client=pipe)
-                replies = await pipe.execute()
+            replies = await self._evalsha_all(batch)
         except self._errors as error:
             for _, _, rate, future in batch:
                 if not future.done():
@@ -188,6 +185,24 @@ class RedisBuckets:
         for (_, _, rate, future), reply in zip(batch, replies, strict=True):
             if not future.done():
                 future.set_result(self._decision(reply, rate))
+
+    async def _evalsha_all(self, batch: list) -> list:
+        """EVALSHA in a pipeline: redis-py's pipelined scripts ask SCRIPT EXISTS
+        first, a round trip more per flush. A Redis that lost its scripts
+        (restarted) is given the script again, once."""
+        from redis.exceptions import NoScriptError
+
+        for attempt in range(2):
+            async with self._async_client.pipeline(transaction=False) as pipe:
+                for redis_key, args, _, _ in batch:
+                    pipe.evalsha(self._async_script.sha, 1, redis_key, *args)
+                try:
+                    return await pipe.execute()
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    self._async_script.sha = await self._async_client.script_load(_BUCKET_SCRIPT_LUA)
+        return []
 
 
 Buckets = MemoryBuckets | RedisBuckets

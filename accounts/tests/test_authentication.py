@@ -178,3 +178,18 @@ def test_user_from_token_is_reusable_outside_drf(user, token_for):
 )
 def test_bearer_token_from_header(header, expected):
     assert bearer_token_from_header(header) == expected
+
+
+def test_a_verified_token_is_kept_but_still_expires(user, token_for, monkeypatch):
+    """Claims of a verified token are kept (a reconnect storm checks one
+    signature per token, not per socket); expiry is checked on every use."""
+    from accounts import authentication
+    from accounts.exceptions import InvalidToken
+
+    token = token_for(user)
+    claims = authentication.decode_access_token(token)
+    assert authentication.decode_access_token(token) is claims  # not verified again
+    later = claims.expires_at + 1
+    monkeypatch.setattr(authentication.time, "time", lambda: later)
+    with pytest.raises(InvalidToken, match="expired"):
+        authentication.decode_access_token(token)

@@ -32,6 +32,7 @@ from messaging.services.realtime import (
     presence_refresh,
     presence_settle,
     presence_sweep,
+    sockets_closed,
     sockets_start,
     typing_notify,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "presence_refresh",
     "presence_settle",
     "presence_sweep",
+    "sockets_closed",
     "sockets_start",
     "typing_notify",
 ]

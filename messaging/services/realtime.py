@@ -63,7 +63,12 @@ def presence_refresh(sockets: list[tuple[uuid.UUID, str]]) -> None:
 
 
 def presence_disconnected(user: User, channel: str) -> None:
-    presence_registry.get_presence().disconnect(user.id, channel)
+    sockets_closed([(user.id, channel)])
+
+
+def sockets_closed(sockets: list[tuple[uuid.UUID, str]]) -> None:
+    """Sockets of this process that closed, a burst of them at once: one Redis round trip."""
+    presence_registry.get_presence().disconnect_many(sockets)
 
 
 def presence_settle(user_id: uuid.UUID) -> None:
