@@ -87,10 +87,13 @@ async def one_size(servers, accounts, size: int, messages: int, rate: float) -> 
     # subtracted from the run's: what is left is the messages' own cost.
     idle_before = [server_metrics(s.http) for s in servers]
     await asyncio.sleep(IDLE_SECONDS)
-    idle = sum(
-        diff(server_metrics(s.http), b).get("process_cpu_seconds_total", 0.0)
-        for s, b in zip(servers, idle_before, strict=True)
-    ) / IDLE_SECONDS
+    idle = (
+        sum(
+            diff(server_metrics(s.http), b).get("process_cpu_seconds_total", 0.0)
+            for s, b in zip(servers, idle_before, strict=True)
+        )
+        / IDLE_SECONDS
+    )
     before = [server_metrics(s.http) for s in servers]
     begin = time.perf_counter()
     for number in range(messages):

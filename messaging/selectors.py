@@ -155,11 +155,7 @@ class StreamState(NamedTuple):
 def event_stream_state(user_id: uuid.UUID) -> StreamState:
     """A user's event log: its head, how far it was pruned and how far it was
     delivered; zeros before any event."""
-    row = (
-        EventStream.objects.filter(user_id=user_id)
-        .values_list("last_seq", "pruned_through", "delivered_seq")
-        .first()
-    )
+    row = EventStream.objects.filter(user_id=user_id).values_list("last_seq", "pruned_through", "delivered_seq").first()
     return StreamState(*row) if row else StreamState(0, 0, 0)
 
 
@@ -302,9 +298,9 @@ def contacts_of_many(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid
     """``contacts_of`` for many users, in two queries."""
     user_ids = set(user_ids)
     theirs: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for user_id, conversation_id in Membership.objects.filter(
-        user_id__in=user_ids, left_seq__isnull=True
-    ).values_list("user_id", "conversation_id"):
+    for user_id, conversation_id in Membership.objects.filter(user_id__in=user_ids, left_seq__isnull=True).values_list(
+        "user_id", "conversation_id"
+    ):
         theirs.setdefault(conversation_id, set()).add(user_id)
     contacts: dict[uuid.UUID, set[uuid.UUID]] = {user_id: set() for user_id in user_ids}
     members = Membership.objects.filter(conversation_id__in=list(theirs), left_seq__isnull=True).values_list(

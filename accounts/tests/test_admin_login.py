@@ -18,9 +18,7 @@ def staff(make_user):
 
 
 def admin_login(client, email: str, password: str, address: str = "10.0.0.1"):
-    return client.post(
-        ADMIN_LOGIN, {"username": email, "password": password, "next": "/admin/"}, REMOTE_ADDR=address
-    )
+    return client.post(ADMIN_LOGIN, {"username": email, "password": password, "next": "/admin/"}, REMOTE_ADDR=address)
 
 
 def logged_in(response) -> bool:

@@ -71,7 +71,9 @@ async def test_handshake_refused_for_wrong_scheme_header(connect, alice, token_f
 
 
 async def test_handshake_refused_for_foreign_origin(connect, alice, token_for):
-    connected, device = await connect(path=f"/ws?token={token_for(alice)}", headers=[(b"origin", b"https://evil.example")])
+    connected, device = await connect(
+        path=f"/ws?token={token_for(alice)}", headers=[(b"origin", b"https://evil.example")]
+    )
     assert not connected
     assert device.refusal is None  # cross-site: refused before the handshake (HTTP 403), nothing said
 

@@ -122,9 +122,7 @@ def test_bad_credentials_get_an_error_frame_and_close_4401(stack, query):
 def test_foreign_origin_is_refused_with_http_403(stack):
     alice = stack.account()
     with pytest.raises(InvalidStatus) as refused:
-        ws_connect(
-            f"{stack.servers[0].ws}/ws?token={alice.token}", origin="https://evil.example", open_timeout=10
-        )
+        ws_connect(f"{stack.servers[0].ws}/ws?token={alice.token}", origin="https://evil.example", open_timeout=10)
     assert refused.value.response.status_code == 403
 
 
