@@ -8,7 +8,8 @@ In order: direct messages on SQLite (one process, in-memory channel layer),
 then on PostgreSQL (one process; two processes with Redis), each swept over
 the offered rates against the bare relay measured in the same run
 (``bench.messages``); idle connections held by one process
-(``bench.connections``); REST with a large conversation (``bench.rest``).
+(``bench.connections``); a reconnect storm against a process already serving
+traffic (``bench.reconnect``); REST with a large conversation (``bench.rest``).
 Servers start the way production runs them (``manage.py serve``; daphne
 too for the message runs) on fresh databases, with rate limits raised.
 """
@@ -17,7 +18,7 @@ import argparse
 import os
 import time
 
-from bench import connections, groups, messages, rest
+from bench import connections, groups, messages, reconnect, rest
 from bench.common import is_postgres, percentile
 from bench.messages import CHAT_ONE, CHAT_TWO_REDIS
 
@@ -27,8 +28,16 @@ FULL = {
     "rates": "100,200,400,600,800,1000,1200,1600,2400,3200,4800,6400",
     "sockets": 10_000,
     "group_sizes": "2,16,128,256",
+    "storm": {"established": 2_000, "storm": 10_000, "users": 400},
 }
-QUICK = {"pairs": 10, "seconds": 5.0, "rates": "100,400,800,1600", "sockets": 2_000, "group_sizes": "2,16,128"}
+QUICK = {
+    "pairs": 10,
+    "seconds": 5.0,
+    "rates": "100,400,800,1600",
+    "sockets": 2_000,
+    "group_sizes": "2,16,128",
+    "storm": {"established": 500, "storm": 2_000, "users": 150},
+}
 
 
 def check(label: str, value: float, target: float, unit: str, *, at_least: bool) -> None:
@@ -47,7 +56,7 @@ def defaults(module, **sizes) -> argparse.Namespace:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a few minutes instead of half an hour")
-    parser.add_argument("--skip", default="", help="comma-separated: messages, groups, connections, rest")
+    parser.add_argument("--skip", default="", help="comma-separated: messages, groups, connections, reconnect, rest")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     skip = set(filter(None, args.skip.split(",")))
@@ -83,6 +92,12 @@ def main() -> None:
         held = connections.measure(configured, options)
         connections.print_report(held, options)
 
+    storm = None
+    if "reconnect" not in skip:
+        options = defaults(reconnect, **sizes["storm"])
+        storm = reconnect.measure(configured, options)
+        reconnect.print_report(storm, options)
+
     served = None
     if "rest" not in skip:
         options = defaults(rest, messages=100_000 if args.quick else 1_000_000, seconds=sizes["seconds"])
@@ -108,6 +123,18 @@ def main() -> None:
     if held:
         check(f"idle sockets held ({held['sockets']:,} opened)", held["sockets"], 10_000, "", at_least=True)
         check("memory per idle socket", held["per_socket_bytes"] / 1024, 30, "KB", at_least=False)
+    if storm:
+        check(
+            "reconnect storm: handshakes/s / bare relay's",
+            storm["quiet_rate"] / storm["relay_rate"],
+            0.5,
+            "x",
+            at_least=True,
+        )
+        check(
+            "reconnect storm: established sockets' delivery p99 meanwhile", storm["p99_ms"], 100, "ms", at_least=False
+        )
+        check("reconnect storm: messages lost", storm["lost"], 0, "", at_least=False)
     if served:
         by_label = dict(served["rows"] + served["single"])
         check("GET /users/me", by_label["GET /users/me"].rate, 1000, "req/s", at_least=True)
