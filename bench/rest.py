@@ -15,16 +15,24 @@ Django's default work factor).
 """
 
 import argparse
+import asyncio
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 from bench.common import (
     PASSWORD,
+    ROOT,
     create_account,
+    free_port,
     http_load,
     is_postgres,
     migrate,
@@ -118,8 +126,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=16)
 
 
+def start_bare(env: dict[str, str], database_url: str) -> subprocess.Popen:
+    """``bench.rest_bare`` under uvicorn on the same database and JWT secret."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.rest_bare:app", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env={**env, "BARE_DATABASE_URL": database_url},
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+        except urllib.error.HTTPError:
+            break  # answering (401 without a token)
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
+    process.port = port  # type: ignore[attr-defined]
+    return process
+
+
+def in_process(env: dict[str, str], token: str, paths: list[str], seconds: float) -> dict[str, list[float]]:
+    """Seconds per request through Django's test Client, one at a time (``bench.rest_inprocess``)."""
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.rest_inprocess", token, str(seconds), *paths],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.splitlines()[-1])
+
+
+async def during_logins(base: str, token: str, email: str, seconds: float, concurrency: int):
+    """``GET /users/me`` over ``concurrency`` connections while one client logs in
+    over and over (each login hashes a password): (load, logins done)."""
+    stop = time.perf_counter() + seconds
+    logins = 0
+
+    def log_in() -> None:
+        nonlocal logins
+        while time.perf_counter() < stop:
+            status, _ = request(base, "POST", "/auth/login", {"email": email, "password": PASSWORD})
+            assert status == 200, status
+            logins += 1
+
+    load, _ = await asyncio.gather(
+        http_load(base, "/users/me", token, concurrency=concurrency, seconds=seconds), asyncio.to_thread(log_in)
+    )
+    return load, logins
+
+
 def measure(configured: str, args: argparse.Namespace) -> dict:
-    rows, single = [], []
+    served, bare, single, bare_single = {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as workdir, scratch_database(configured, Path(workdir)) as url:
         env = server_env(url)
         migrate(env)
@@ -134,18 +197,19 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
             deep = quote(deep_timestamp(url, opened["id"], int(args.messages * 0.9)))
             status, page = request(server.http, "GET", f"/chats/{bob.id}?before={deep}", token=alice.token)
             assert status == 200 and len(page) == 20, (status, len(page))
-            targets = [
-                ("GET /users/me", "/users/me"),
-                ("GET /chats/{id}, newest page", f"/chats/{bob.id}"),
-                ("GET /chats/{id}, 90% deep (?before=)", f"/chats/{bob.id}?before={deep}"),
-            ]
-            for label, path in targets:
-                load = http_load(server.http, path, alice.token, concurrency=args.concurrency, seconds=args.seconds)
-                rows.append((label, run(load)))
+            targets = {label: path.format(other=bob.id, deep=deep) for label, path in TARGETS}
+            for label, path in targets.items():
+                served[label] = run(
+                    http_load(server.http, path, alice.token, concurrency=args.concurrency, seconds=args.seconds)
+                )
             # One connection, one request at a time: the cost of the request itself, without queueing.
-            for label, path in targets:
-                load = http_load(server.http, path, alice.token, concurrency=1, seconds=min(args.seconds, 5))
-                single.append((f"{label}, 1 connection", run(load)))
+            for label, path in targets.items():
+                single[label] = run(
+                    http_load(server.http, path, alice.token, concurrency=1, seconds=min(args.seconds, 5))
+                )
+            logins_load, logins = run(
+                during_logins(server.http, alice.token, alice.email, args.seconds, args.concurrency)
+            )
             costs = [
                 timed("POST /auth/register", lambda: register(server.http), 5),
                 timed(
@@ -156,13 +220,47 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
             ]
         finally:
             server.stop()
+        inside = in_process(env, alice.token, list(targets.values()), min(args.seconds, 5))
+        if is_postgres(url):
+            relay = start_bare(env, url)
+            base = f"http://127.0.0.1:{relay.port}"
+            try:
+                for label, path in targets.items():
+                    bare[label] = run(
+                        http_load(base, path, alice.token, concurrency=args.concurrency, seconds=args.seconds)
+                    )
+                for label, path in targets.items():
+                    bare_single[label] = run(
+                        http_load(base, path, alice.token, concurrency=1, seconds=min(args.seconds, 5))
+                    )
+            finally:
+                relay.terminate()
+                relay.wait(10)
     return {
         "database": "PostgreSQL" if is_postgres(configured) else "SQLite",
         "fill_seconds": fill_seconds,
-        "rows": rows,
+        "served": served,
         "single": single,
+        "bare": bare,
+        "bare_single": bare_single,
+        "in_process": {label: inside[path] for label, path in targets.items()},
+        "during_logins": (logins_load, logins),
         "costs": costs,
     }
+
+
+TARGETS = [
+    ("GET /users/me", "/users/me"),
+    ("GET /chats/{id}, newest page", "/chats/{other}"),
+    ("GET /chats/{id}, 90% deep (?before=)", "/chats/{other}?before={deep}"),
+]
+
+
+def _row(load) -> str:
+    if load is None:
+        return f"{'-':>8}{'-':>8}{'-':>8}"
+    p50, p99 = (percentile(load.latencies, q) * 1000 for q in (0.5, 0.99))
+    return f"{load.rate:>8.0f}{p50:>8.1f}{p99:>8.1f}"
 
 
 def print_report(figures: dict, args: argparse.Namespace) -> None:
@@ -170,17 +268,30 @@ def print_report(figures: dict, args: argparse.Namespace) -> None:
 
     print(
         f"\nREST: 1 process (manage.py serve), {figures['database']}, {args.messages:,} messages in the conversation"
-        f" (filled in {figures['fill_seconds']:.0f} s), {args.concurrency} keep-alive connections,"
-        f" {os.cpu_count()} cores"
+        f" (filled in {figures['fill_seconds']:.0f} s), {os.cpu_count()} cores; bare = bench.rest_bare (no framework),"
+        " in-process = Django's test Client, no server"
     )
-    header = f"{'request':<40}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
-    print(header)
-    print("-" * len(header))
-    for label, r in figures["rows"] + figures["single"]:
-        print(
-            f"{label:<40}{r.rate:>9.0f}{percentile(r.latencies, 0.5) * 1000:>9.1f}"
-            f"{percentile(r.latencies, 0.99) * 1000:>9.1f}{max(r.latencies) * 1000:>9.1f}{r.errors:>8}"
+    for title, served, bare in (
+        (f"{args.concurrency} keep-alive connections", figures["served"], figures["bare"]),
+        ("1 connection", figures["single"], figures["bare_single"]),
+    ):
+        header = (
+            f"{title:<40}{'bare req/s':>10}{'p50':>8}{'p99':>8}{'served req/s':>14}{'p50':>8}{'p99':>8}{'ratio':>7}"
         )
+        print(header)
+        print("-" * len(header))
+        for label, load in served.items():
+            ceiling = bare.get(label)
+            ratio = f"{load.rate / ceiling.rate:>7.2f}" if ceiling and ceiling.rate else f"{'-':>7}"
+            print(f"{label:<40}{_row(ceiling)[:8]:>10}{_row(ceiling)[8:]}{_row(load)[:8]:>14}{_row(load)[8:]}{ratio}")
+    for label, times in figures["in_process"].items():
+        median = percentile(times, 0.5) * 1000
+        print(f"{label + ', in-process':<40}{median:>10.2f} ms each (median), {len(times)} requests")
+    load, logins = figures["during_logins"]
+    print(
+        f"{'GET /users/me while logins run':<40}{_row(load)[:8]:>10}{_row(load)[8:]} ({logins} logins meanwhile,"
+        f" {args.concurrency} connections)"
+    )
     rounds = BCryptSHA256PasswordHasher.rounds
     for label, seconds in figures["costs"]:
         print(f"{label:<40}{'one at a time':>18}{seconds * 1000:>9.1f} ms each (median; bcrypt, {rounds} rounds)")
