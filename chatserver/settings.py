@@ -156,9 +156,6 @@ else:
     # (each message, each receipt) opens and closes a PostgreSQL connection.
     # A pooled connection is checked before it is handed out, so connections
     # broken by a database restart are replaced instead of failing a request.
-    # chatserver.postgresql checks only connections idle for more than
-    # DATABASE_POOL_CHECK_IDLE_SECONDS (one round trip less per database call).
-    DATABASES["default"]["ENGINE"] = "chatserver.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
@@ -166,7 +163,6 @@ else:
     }
     # With a pool, Django passes this on as the pool's connection check.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASE_POOL_CHECK_IDLE_SECONDS = env.float("DATABASE_POOL_CHECK_IDLE_SECONDS", default=1.0)
 
 # Threads that run the WebSocket consumers' database work (chatserver.db). One
 # for SQLite (a single writer); with PostgreSQL, queries overlap their network
