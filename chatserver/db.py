@@ -14,7 +14,13 @@ from django.db import close_old_connections
 from chatserver import metrics
 
 _executor: ThreadPoolExecutor | None = None
+_http_executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
+
+# SQLite: threads for HTTP requests beside the one that serves the sockets
+# (SQLite orders their writes itself; a login hashing a password there would
+# hold up every socket's database work).
+SQLITE_HTTP_THREADS = 4
 
 
 def _get_executor() -> ThreadPoolExecutor:
@@ -23,6 +29,14 @@ def _get_executor() -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="db")
         return _executor
+
+
+def _get_http_executor() -> ThreadPoolExecutor:
+    global _http_executor
+    with _lock:
+        if _http_executor is None:
+            _http_executor = ThreadPoolExecutor(max_workers=SQLITE_HTTP_THREADS, thread_name_prefix="http")
+        return _http_executor
 
 
 def db(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,9 +49,22 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
     it back when it ends), so any thread will do; row locks, not threads,
     order concurrent sends. SQLite has one writer anyway and stays on one thread.
     """
+    return in_db_thread(_measured(function))
+
+
+def in_db_thread(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``db`` without the per-call metrics."""
     if settings.DATABASE_THREADS <= 1:
-        return database_sync_to_async(_measured(function))
-    return database_sync_to_async(_closing(_measured(function)), thread_sensitive=False, executor=_get_executor())
+        return database_sync_to_async(function)
+    return database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
+
+
+def in_request_thread(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Where a whole HTTP request runs (``chatserver.handlers``): the database
+    threads on PostgreSQL; on SQLite, threads of its own."""
+    if settings.DATABASE_THREADS > 1:
+        return in_db_thread(function)
+    return database_sync_to_async(function, thread_sensitive=False, executor=_get_http_executor())
 
 
 @functools.cache
@@ -88,9 +115,10 @@ def shutdown() -> None:
     the pool when this returns."""
     from messaging.writer import get_writer
 
-    global _executor
+    global _executor, _http_executor
     with _lock:
-        executor, _executor = _executor, None
-    if executor is not None:
-        executor.shutdown(wait=True)
+        executors, _executor, _http_executor = (_executor, _http_executor), None, None
+    for executor in executors:
+        if executor is not None:
+            executor.shutdown(wait=True)
     get_writer().shutdown()
