@@ -28,11 +28,8 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -40,12 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import (
-    ROOT,
     Account,
     create_accounts,
     describe_gc_pauses,
     diff,
-    free_port,
     gc_pauses,
     is_postgres,
     migrate,
@@ -56,6 +51,7 @@ from bench.common import (
     server_env,
     server_metrics,
     start_server,
+    uvicorn_app,
 )
 
 P99_BUDGET_MS = 50.0
@@ -263,23 +259,8 @@ class RelayTarget(Target):
 @contextmanager
 def relay_target(name: str, database_url: str, pairs_count: int) -> Iterator[RelayTarget]:
     env = {**os.environ, "RELAY_DATABASE_URL": database_url}
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "bench.relay:app", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen([*command, "--ws-per-message-deflate", "false"], cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with uvicorn_app("bench.relay:app", env, "--ws-per-message-deflate", "false") as port:
         yield RelayTarget(name, f"ws://127.0.0.1:{port}", pairs_count, database_url)
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def sweep(target: Target, rates: list[float], seconds: float) -> list[Result]:

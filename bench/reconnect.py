@@ -22,21 +22,16 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import websockets
 
 from bench.common import (
-    ROOT,
     Account,
     create_accounts,
-    free_port,
     is_postgres,
     migrate,
     percentile,
@@ -45,6 +40,7 @@ from bench.common import (
     scratch_database,
     server_env,
     start_server,
+    uvicorn_app,
 )
 
 TALKERS = 100  # users with one device each, who send the traffic
@@ -162,26 +158,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def measure(configured: str, args: argparse.Namespace) -> dict:
     redis_url = os.environ.get("REDIS_URL", "")
-    port = free_port()
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.relay:app", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env={**os.environ, "RELAY_DATABASE_URL": ""},
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with uvicorn_app("bench.relay:app", {**os.environ, "RELAY_DATABASE_URL": ""}) as port:
         relay_rate = run(measure_relay(f"ws://127.0.0.1:{port}", args.established, args.concurrency))
-    finally:
-        relay.terminate()
-        relay.wait(10)
     with tempfile.TemporaryDirectory() as workdir, scratch_database(configured, Path(workdir)) as url:
         env = server_env(url, redis_url)
         migrate(env)

@@ -22,8 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -32,7 +30,6 @@ from bench.common import (
     PASSWORD,
     ROOT,
     create_account,
-    free_port,
     http_load,
     is_postgres,
     migrate,
@@ -43,6 +40,7 @@ from bench.common import (
     scratch_database,
     server_env,
     start_server,
+    uvicorn_app,
 )
 
 
@@ -126,29 +124,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=16)
 
 
-def start_bare(env: dict[str, str], database_url: str) -> subprocess.Popen:
-    """``bench.rest_bare`` under uvicorn on the same database and JWT secret."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.rest_bare:app", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env={**env, "BARE_DATABASE_URL": database_url},
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-        except urllib.error.HTTPError:
-            break  # answering (401 without a token)
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.1)
-    process.port = port  # type: ignore[attr-defined]
-    return process
-
-
 def in_process(env: dict[str, str], token: str, paths: list[str], seconds: float) -> dict[str, list[float]]:
     """Seconds per request through Django's test Client, one at a time (``bench.rest_inprocess``)."""
     output = subprocess.run(
@@ -222,9 +197,8 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
             server.stop()
         inside = in_process(env, alice.token, list(targets.values()), min(args.seconds, 5))
         if is_postgres(url):
-            relay = start_bare(env, url)
-            base = f"http://127.0.0.1:{relay.port}"
-            try:
+            with uvicorn_app("bench.rest_bare:app", {**env, "BARE_DATABASE_URL": url}) as port:
+                base = f"http://127.0.0.1:{port}"
                 for label, path in targets.items():
                     bare[label] = run(
                         http_load(base, path, alice.token, concurrency=args.concurrency, seconds=args.seconds)
@@ -233,9 +207,6 @@ def measure(configured: str, args: argparse.Namespace) -> dict:
                     bare_single[label] = run(
                         http_load(base, path, alice.token, concurrency=1, seconds=min(args.seconds, 5))
                     )
-            finally:
-                relay.terminate()
-                relay.wait(10)
     return {
         "database": "PostgreSQL" if is_postgres(configured) else "SQLite",
         "fill_seconds": fill_seconds,

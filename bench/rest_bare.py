@@ -31,17 +31,18 @@ SELECT id, username, email, created, read_receipts, token_version
 FROM accounts_user WHERE id = %(me)s AND is_active
 """
 
+# The caller's token version rides on every row; the page is read newest first
+# on the (conversation, -created_at, -id) index, like the server's own query.
 PAGE = """
-WITH me AS (SELECT token_version FROM accounts_user WHERE id = %(me)s AND is_active),
-     conversation AS (
-         SELECT c.id FROM messaging_conversation c
-         JOIN accounts_user other ON other.id = %(other)s AND other.is_active
-         WHERE c.kind = 'direct' AND c.user_a_id = %(a)s AND c.user_b_id = %(b)s
-     )
-SELECT (SELECT token_version FROM me) AS token_version, m.id, m.sender_id, m.content, m.created_at, m.edited_at
-FROM (SELECT 1) AS one
-LEFT JOIN messaging_message m ON m.conversation_id = (SELECT id FROM conversation)
-     AND NOT m.is_deleted AND m.created_at < %(before)s
+SELECT (SELECT token_version FROM accounts_user WHERE id = %(me)s AND is_active) AS token_version,
+       m.id, m.sender_id, m.content, m.created_at, m.edited_at
+FROM messaging_message m
+WHERE m.conversation_id = (
+          SELECT c.id FROM messaging_conversation c
+          JOIN accounts_user other ON other.id = %(other)s AND other.is_active
+          WHERE c.kind = 'direct' AND c.user_a_id = %(a)s AND c.user_b_id = %(b)s
+      )
+  AND NOT m.is_deleted AND m.created_at < %(before)s
 ORDER BY m.created_at DESC, m.id DESC
 LIMIT 21
 """
@@ -82,7 +83,10 @@ async def _page(claims: dict, other: str, query: dict) -> tuple[int, object]:
     async with _pool.connection() as connection:
         cursor = await connection.execute(PAGE, {"me": me, "other": other_id, "a": a, "b": b, "before": before})
         rows = await cursor.fetchall()
-    if not rows or rows[0]["token_version"] != claims.get("ver"):
+    if not rows:  # an empty page: the token is checked on its own
+        status, body = await _me(claims)
+        return (200, []) if status == 200 else (status, body)
+    if rows[0]["token_version"] != claims.get("ver"):
         return 401, {"detail": "Token is invalid or expired"}
     page = [
         {
@@ -94,7 +98,6 @@ async def _page(claims: dict, other: str, query: dict) -> tuple[int, object]:
             "edited_at": row["edited_at"],
         }
         for row in rows[:20]
-        if row["id"] is not None
     ]
     return 200, page
 

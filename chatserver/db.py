@@ -13,8 +13,7 @@ from django.db import close_old_connections
 
 from chatserver import metrics
 
-_executor: ThreadPoolExecutor | None = None
-_http_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
 _lock = threading.Lock()
 
 # SQLite: threads for HTTP requests beside the one that serves the sockets
@@ -23,20 +22,14 @@ _lock = threading.Lock()
 SQLITE_HTTP_THREADS = 4
 
 
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
+def _get_executor(name: str = "db") -> ThreadPoolExecutor:
+    """The process's pool of threads called ``name``, started on first use:
+    ``db`` (``DATABASE_THREADS``), ``http`` (SQLite's request threads)."""
     with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="db")
-        return _executor
-
-
-def _get_http_executor() -> ThreadPoolExecutor:
-    global _http_executor
-    with _lock:
-        if _http_executor is None:
-            _http_executor = ThreadPoolExecutor(max_workers=SQLITE_HTTP_THREADS, thread_name_prefix="http")
-        return _http_executor
+        if name not in _executors:
+            size = settings.DATABASE_THREADS if name == "db" else SQLITE_HTTP_THREADS
+            _executors[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        return _executors[name]
 
 
 def db(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,7 +57,7 @@ def in_request_thread(function: Callable[..., Any]) -> Callable[..., Any]:
     threads on PostgreSQL; on SQLite, threads of its own."""
     if settings.DATABASE_THREADS > 1:
         return in_db_thread(function)
-    return database_sync_to_async(function, thread_sensitive=False, executor=_get_http_executor())
+    return database_sync_to_async(function, thread_sensitive=False, executor=_get_executor("http"))
 
 
 @functools.cache
@@ -115,10 +108,9 @@ def shutdown() -> None:
     the pool when this returns."""
     from messaging.writer import get_writer
 
-    global _executor, _http_executor
     with _lock:
-        executors, _executor, _http_executor = (_executor, _http_executor), None, None
+        executors = list(_executors.values())
+        _executors.clear()
     for executor in executors:
-        if executor is not None:
-            executor.shutdown(wait=True)
+        executor.shutdown(wait=True)
     get_writer().shutdown()

@@ -18,14 +18,14 @@ class SyncPipelineASGIHandler(ASGIHandler):
 
     Django's own ASGI handler runs the chain in async mode, where each
     ``MiddlewareMixin`` middleware moves its ``process_request`` and
-    ``process_response`` to a thread separately, and sends each request
-    signal, and closes each response, through the single thread that
-    ``thread_sensitive`` code shares: many round trips between the event loop
-    and threads per request, and every request of the process queued on one
-    thread. Here requests run on the database threads (``chatserver.db``,
-    ``DATABASE_THREADS`` on PostgreSQL; SQLite's one writer keeps one), so one
-    request waiting on PostgreSQL or hashing a password (bcrypt releases the
-    interpreter) does not hold up the others.
+    ``process_response`` to a thread separately, and the request signals and
+    the response's close go to yet another thread made for each request
+    (its ``ThreadSensitiveContext``): many round trips between the event loop
+    and threads per request, and a new thread every time. Here a request
+    runs on a pooled thread (``chatserver.db.in_request_thread``: the
+    database threads on PostgreSQL, a few threads of their own on SQLite),
+    so one request waiting on PostgreSQL or hashing a password (bcrypt
+    releases the interpreter) does not hold up the others.
 
     The event loop still owns the connection: it reads the body and sends the
     response, streaming a streamed one (then closes it in a thread). A client

@@ -10,8 +10,8 @@ _drf_encoder = JSONEncoder()
 
 
 class ORJSONRenderer(JSONRenderer):
-    """Byte for byte what DRF's compact, UTF-8 ``JSONRenderer`` writes, several
-    times faster. Serializers hand over strings, numbers, lists and dicts,
+    """Byte for byte what DRF's compact, UTF-8 ``JSONRenderer`` writes, without
+    the standard library's encoder. Serializers hand over strings, numbers, lists and dicts,
     which orjson writes itself; anything else (a datetime or a lazy string
     put in a response directly) goes through DRF's own encoder, so it reads
     the same as before (``...Z`` datetimes, for one)."""
