@@ -13,23 +13,16 @@ from django.db import close_old_connections
 
 from chatserver import metrics
 
-_executors: dict[str, ThreadPoolExecutor] = {}
+_executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
-# SQLite: threads for HTTP requests beside the one that serves the sockets
-# (SQLite orders their writes itself; a login hashing a password there would
-# hold up every socket's database work).
-SQLITE_HTTP_THREADS = 4
 
-
-def _get_executor(name: str = "db") -> ThreadPoolExecutor:
-    """The process's pool of threads called ``name``, started on first use:
-    ``db`` (``DATABASE_THREADS``), ``http`` (SQLite's request threads)."""
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
     with _lock:
-        if name not in _executors:
-            size = settings.DATABASE_THREADS if name == "db" else SQLITE_HTTP_THREADS
-            _executors[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
-        return _executors[name]
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="db")
+        return _executor
 
 
 def db(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,22 +35,9 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
     it back when it ends), so any thread will do; row locks, not threads,
     order concurrent sends. SQLite has one writer anyway and stays on one thread.
     """
-    return in_db_thread(_measured(function))
-
-
-def in_db_thread(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``db`` without the per-call metrics."""
     if settings.DATABASE_THREADS <= 1:
-        return database_sync_to_async(function)
-    return database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
-
-
-def in_request_thread(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Where a whole HTTP request runs (``chatserver.handlers``): the database
-    threads on PostgreSQL; on SQLite, threads of its own."""
-    if settings.DATABASE_THREADS > 1:
-        return in_db_thread(function)
-    return database_sync_to_async(function, thread_sensitive=False, executor=_get_executor("http"))
+        return database_sync_to_async(_measured(function))
+    return database_sync_to_async(_closing(_measured(function)), thread_sensitive=False, executor=_get_executor())
 
 
 @functools.cache
@@ -108,9 +88,9 @@ def shutdown() -> None:
     the pool when this returns."""
     from messaging.writer import get_writer
 
+    global _executor
     with _lock:
-        executors = list(_executors.values())
-        _executors.clear()
-    for executor in executors:
+        executor, _executor = _executor, None
+    if executor is not None:
         executor.shutdown(wait=True)
     get_writer().shutdown()
