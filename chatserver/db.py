@@ -13,16 +13,18 @@ from django.db import close_old_connections
 
 from chatserver import metrics
 
-_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
 _lock = threading.Lock()
 
 
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
+def _get_executor(name: str = "db") -> ThreadPoolExecutor:
+    """The process's pool of threads called ``name``, started on first use:
+    ``db`` (``DATABASE_THREADS``), ``http`` (``HTTP_THREADS``)."""
     with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="db")
-        return _executor
+        if name not in _executors:
+            size = settings.DATABASE_THREADS if name == "db" else settings.HTTP_THREADS
+            _executors[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        return _executors[name]
 
 
 def db(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,9 +37,21 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
     it back when it ends), so any thread will do; row locks, not threads,
     order concurrent sends. SQLite has one writer anyway and stays on one thread.
     """
+    return in_db_thread(_measured(function))
+
+
+def in_db_thread(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``db`` without the per-call metrics."""
     if settings.DATABASE_THREADS <= 1:
-        return database_sync_to_async(_measured(function))
-    return database_sync_to_async(_closing(_measured(function)), thread_sensitive=False, executor=_get_executor())
+        return database_sync_to_async(function)
+    return database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
+
+
+def in_request_thread(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Where a whole HTTP request runs (``chatserver.handlers``): threads of
+    its own, so requests (a login hashing a password, a search) never queue
+    the sockets' database work, nor the sockets' work a request."""
+    return database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor("http"))
 
 
 @functools.cache
@@ -88,9 +102,9 @@ def shutdown() -> None:
     the pool when this returns."""
     from messaging.writer import get_writer
 
-    global _executor
     with _lock:
-        executor, _executor = _executor, None
-    if executor is not None:
+        executors = list(_executors.values())
+        _executors.clear()
+    for executor in executors:
         executor.shutdown(wait=True)
     get_writer().shutdown()

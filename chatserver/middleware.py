@@ -7,6 +7,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chatserver import metrics
@@ -71,7 +74,7 @@ class JsonErrorMiddleware(ResponseMiddleware):
     def process(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if (
             response.status_code >= 400
-            and not request.path.startswith(HTML_PATH_PREFIXES)
+            and not is_browser_page(request)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             return json_error(response.status_code)
@@ -119,3 +122,38 @@ class MetricsMiddleware(ResponseMiddleware):
         if response.status_code >= 500:
             metrics.ERRORS.labels("http").inc()
         return response
+
+
+def is_browser_page(request: HttpRequest) -> bool:
+    """The admin, the API docs and static files: pages used with a session cookie."""
+    return request.path_info.startswith(HTML_PATH_PREFIXES)
+
+
+class BrowserOnly:
+    """Mixin for Django's session, login and messages middleware: their work
+    for browser pages only. The API and the browser client authenticate with
+    bearer tokens and use none of them, so an API request skips their setup.
+    (CSRF stays Django's own, everywhere: it costs an API request little, as
+    DRF exempts its views, and ``check --deploy`` looks for it by name.)"""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_browser_page(request):
+            return super().__call__(request)
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict) -> HttpResponse | None:
+        if is_browser_page(request) and hasattr(super(), "process_view"):
+            return super().process_view(request, view, args, kwargs)
+        return None
+
+
+class BrowserSessionMiddleware(BrowserOnly, SessionMiddleware):
+    pass
+
+
+class BrowserAuthenticationMiddleware(BrowserOnly, AuthenticationMiddleware):
+    pass
+
+
+class BrowserMessageMiddleware(BrowserOnly, MessageMiddleware):
+    pass

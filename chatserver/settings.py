@@ -101,11 +101,13 @@ MIDDLEWARE = [
     "chatserver.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's session, login and messages middleware, for the admin and the
+    # API docs only: the API uses bearer tokens and needs none of them.
+    "chatserver.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "chatserver.middleware.BrowserAuthenticationMiddleware",
+    "chatserver.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatserver.middleware.JsonErrorMiddleware",
     "chatserver.middleware.RateLimitHeadersMiddleware",
@@ -171,6 +173,11 @@ DATABASE_THREADS = (
     1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else env.int("DATABASE_THREADS", default=8)
 )
 
+# Threads that serve HTTP requests (chatserver.handlers), apart from the
+# sockets' database threads. Keep DATABASE_THREADS + HTTP_THREADS + 1 (the
+# message writer) at or below the pool's max_size.
+HTTP_THREADS = env.int("HTTP_THREADS", default=4)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --------------------------------------------------------------------------
@@ -228,7 +235,7 @@ AUTH_PASSWORD_VALIDATORS = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["chatserver.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["chatserver.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "chatserver.exception_handler.api_exception_handler",
