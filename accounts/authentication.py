@@ -7,6 +7,7 @@ import uuid
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
+import jwt
 from channels.db import database_sync_to_async
 from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
@@ -62,6 +63,14 @@ class TokenClaims(NamedTuple):
     user_id: uuid.UUID
     version: Any
     expires_at: int
+    # Issued by the Go server this one replaces (accepted with JWT_ACCEPT_SEED_TOKENS).
+    seed: bool = False
+
+
+# A Go-issued token carries no version. It stands for version 0, where every
+# user starts (imported ones too) and which any password change or "log out
+# everywhere" leaves behind: those still revoke it.
+SEED_TOKEN_VERSION = 0
 
 
 def decode_access_token(raw_token: str) -> TokenClaims:
@@ -74,7 +83,7 @@ def decode_access_token(raw_token: str) -> TokenClaims:
     against the user's token version.
     """
     claims = _verified(raw_token)
-    if claims.expires_at <= time.time():
+    if claims.expires_at <= time.time() or (claims.seed and not settings.JWT_ACCEPT_SEED_TOKENS):
         raise InvalidToken("Token is invalid or expired")
     return claims
 
@@ -85,10 +94,26 @@ def _verified(raw_token: str) -> TokenClaims:
         token = AccessToken(raw_token)
         user_id = uuid.UUID(str(token.get(api_settings.USER_ID_CLAIM, "")))
     except TokenError as error:
+        if claims := _seed_token_claims(raw_token):
+            return claims
         raise InvalidToken(str(error)) from None
     except ValueError:
         raise InvalidToken("User not found or inactive.") from None
     return TokenClaims(user_id, token.get(TOKEN_VERSION_CLAIM), int(token["exp"]))
+
+
+def _seed_token_claims(raw_token: str) -> TokenClaims | None:
+    """The claims of a token the Go server issued: exactly ``{"user_id", "exp"}``,
+    HS256 with the same secret; None for anything else."""
+    try:
+        payload = jwt.decode(
+            raw_token, settings.JWT_SECRET, algorithms=["HS256"], options={"require": ["exp", "user_id"]}
+        )
+        if set(payload) != {"user_id", "exp"}:
+            return None
+        return TokenClaims(uuid.UUID(str(payload["user_id"])), SEED_TOKEN_VERSION, int(payload["exp"]), seed=True)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
 
 
 def token_user(claims: TokenClaims, user: User | None) -> User:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 # --------------------------------------------------------------------------
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "chatserver",
     "accounts",
     "messaging",
@@ -99,6 +101,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "chatserver.middleware.MetricsMiddleware",
     "chatserver.middleware.RequestIdMiddleware",
+    # Before anything that may answer: a preflight or an error needs its CORS headers too.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's session, login and messages middleware, for the admin and the
@@ -217,14 +221,28 @@ AUTH_USER_MODEL = "accounts.User"
 
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-    # Kept so Django's default PBKDF2 hashes (e.g. imported users) still verify and get upgraded.
+    # Kept so Django's default PBKDF2 hashes and the Go server's plain bcrypt ones
+    # (import_seed_database) still verify; each is upgraded at its next login.
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
 ]
 
+# Strong by default; each check can be relaxed for a deployment that must
+# accept what another server accepted (the Go server took any 8 characters).
+PASSWORD_MIN_LENGTH = env.int("PASSWORD_MIN_LENGTH", default=8)
+PASSWORD_CHECK_COMMON = env.bool("PASSWORD_CHECK_COMMON", default=True)
+PASSWORD_CHECK_SIMILARITY = env.bool("PASSWORD_CHECK_SIMILARITY", default=True)
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    *(
+        [{"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"}]
+        if PASSWORD_CHECK_SIMILARITY
+        else []
+    ),
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    *([{"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"}] if PASSWORD_CHECK_COMMON else []),
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
@@ -244,6 +262,15 @@ REST_FRAMEWORK = {
 }
 
 JWT_LIFETIME = timedelta(hours=env.int("JWT_LIFETIME_HOURS", default=24))
+
+# Accept tokens issued by the Go server ({"user_id", "exp"}, same JWT_SECRET) until
+# they expire, for users whose credentials have not changed since: switching
+# servers then logs nobody out. For the migration window only.
+JWT_ACCEPT_SEED_TOKENS = env.bool("JWT_ACCEPT_SEED_TOKENS", default=False)
+
+# The Go server showed a conversation partner's email (``other_user.email`` in
+# /conversations). Off by default: a chat partner is not told your address.
+SHARE_PEER_EMAILS = env.bool("SHARE_PEER_EMAILS", default=False)
 
 SIMPLE_JWT = {
     # The seed's contract: HS256, 24 h, claim "user_id". The key is JWT_SECRET,
@@ -333,7 +360,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REST_MAX_BODY_BYTES", default=64 * 1024)
 WS_TICKET_TTL_SECONDS = 30
 # Browser origins allowed to open WebSockets (host names or scheme://host[:port];
 # a leading dot matches subdomains). Clients that send no Origin are not affected.
-WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
+# Browser apps served from other origins (full origins, e.g.
+# https://app.example.com): CORS on the REST API (django-cors-headers, preflight
+# included) and WebSockets from them.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-request-id")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+CORS_PREFLIGHT_MAX_AGE = 3600
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[*ALLOWED_HOSTS, *CORS_ALLOWED_ORIGINS])
 
 # --------------------------------------------------------------------------
 # Production server (`manage.py serve`, uvicorn)

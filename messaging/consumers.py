@@ -49,7 +49,7 @@ from messaging.exceptions import (
     UnknownFrameType,
 )
 from messaging.fanout import Event, get_fanout, user_group
-from messaging.serializers import ack_frame
+from messaging.serializers import ack_frame, online_users_frame
 from messaging.stream import DeviceStream
 from messaging.writer import DeliveryJob, SendJob, get_writer
 
@@ -111,11 +111,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             # Registered for presence and the log's state read together with
             # every other socket opening in this loop turn (a reconnect storm).
-            state = await _sockets_started((self.user, self.channel_name))
+            started = await _sockets_started((self.user, self.channel_name))
         finally:
             admitted = self.scope.get("admitted")
             if admitted is not None:
                 admitted()
+        state = started.state
         since_values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since")
         since, problem = None, None
         if since_values:
@@ -128,6 +129,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.stream.last_seq = after if in_log else state.head
         hello = {"type": "hello", "user_id": str(self.user.id), "seq": self.stream.last_seq, "head": state.head}
         self.stream.push(hello)
+        self.stream.push(online_users_frame(started.online_contacts))
         if problem is not None:
             self.stream.push(error_frame(problem))
         if not in_log:

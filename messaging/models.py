@@ -108,6 +108,9 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     is_deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # When the receiver (in a group: the first other member) read it; recorded
+    # only for readers who share read receipts.
+    read_at = models.DateTimeField(null=True, blank=True)
     # Client-chosen id that makes a retried send idempotent.
     client_id = models.CharField(max_length=CLIENT_ID_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001 - NULL = none; unique when set
 

@@ -115,8 +115,12 @@ class MemoryPresence:
 
     def online(self, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         now = self.clock()
-        with self._lock:
-            return {pk for pk in user_ids if self._state(pk, now).sockets}
+        with self._lock:  # read only: asking about a user leaves no state behind
+            return {
+                pk
+                for pk in user_ids
+                if (state := self._users.get(pk)) and any(expires > now for expires in state.sockets.values())
+            }
 
     def stale(self, grace: float) -> list[uuid.UUID]:
         """Announced online, yet no socket for longer than ``grace`` (or their

@@ -4,11 +4,13 @@ The seed's fields (``from``/``to``, ``sender_id``/``receiver_id``) are derived
 from the conversation: for a direct conversation the receiver is its other member.
 """
 
+import keyword
 import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -36,6 +38,7 @@ def message_frame(message: Message) -> dict[str, Any]:
         "id": str(message.id),
         "conversation": str(message.conversation_id),
         "from": str(message.sender_id),
+        "sender_username": message.sender.username,
         **({} if group else {"to": _receiver_id(message)}),
         "content": message.content,
         "timestamp": int(message.created_at.timestamp()),
@@ -120,6 +123,21 @@ def read_frame(conversation_id: uuid.UUID, reader_id: uuid.UUID, up_to: uuid.UUI
     }
 
 
+def conversation_read_frame(
+    conversation_id: uuid.UUID, reader_id: uuid.UUID, other_id: uuid.UUID, at: datetime
+) -> dict:
+    """To both members of a direct conversation (the Go server's frame): ``reader_id``
+    read what ``user_id`` sent them; to the reader's devices only when the reader
+    turned read receipts off."""
+    return {
+        "type": "conversation_read",
+        "conversation": str(conversation_id),
+        "reader_id": str(reader_id),
+        "user_id": str(other_id),
+        "read_at": _iso(at),
+    }
+
+
 def unread_frame(conversation_id: uuid.UUID, with_user: uuid.UUID | None, count: int) -> dict:
     """To the reader's own devices: the conversation's unread count changed."""
     return {
@@ -142,8 +160,30 @@ def presence_frame(user_id: uuid.UUID, online: bool, last_seen: datetime | None,
     }
 
 
+def presence_change_frame(user_id: uuid.UUID, online: bool) -> dict:
+    """The Go server's presence frame, sent beside ``presence``."""
+    return {"type": "presence_change", "user_id": str(user_id), "online": online}
+
+
+def online_users_frame(user_ids: list[uuid.UUID]) -> dict:
+    """After ``hello``: which of the user's contacts are online (the Go server's
+    frame; it listed everyone online, this server only contacts)."""
+    return {"type": "online_users", "user_ids": [str(pk) for pk in user_ids]}
+
+
 def typing_frame(from_id: uuid.UUID, typing: bool) -> dict:
     return {"type": "typing", "from": str(from_id), "typing": typing}
+
+
+class KeywordNamedFields:
+    """Output fields named after Python keywords (``from``, ``with``) are
+    declared with a trailing underscore (``from_``); they go out without it."""
+
+    def get_fields(self) -> dict:
+        return {
+            (name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name): field
+            for name, field in super().get_fields().items()
+        }
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -159,43 +199,84 @@ class AttachmentSerializer(serializers.Serializer):
         return attachment_data(attachment)
 
 
-class HistoryMessageSerializer(serializers.Serializer):
+class HistoryMessageSerializer(KeywordNamedFields, serializers.Serializer):
     """``GET /chats/{userId}`` item: the seed's shape, timestamp in ISO 8601 (µs),
-    plus ``attachments`` when the message has files."""
+    read state as the Go server gives it, plus ``attachments`` when the message has files."""
 
+    # The fields describe the output (the OpenAPI schema); history_item writes it.
     id = serializers.UUIDField()
+    from_ = serializers.UUIDField()
+    to = serializers.UUIDField(allow_null=True, help_text="The other member of a direct conversation; null in a group.")
+    content = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    edited_at = serializers.DateTimeField(allow_null=True)
+    is_read = serializers.BooleanField(help_text="Read by its receiver (see read_at).")
+    read_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the receiver (in a group, the first other member) read it; "
+        "null until then, and for readers who turned read receipts off.",
+    )
+    attachments = AttachmentSerializer(many=True, required=False, help_text="Only when the message has files.")
+
+    def to_representation(self, message: Message) -> dict:
+        return history_item(message)
+
+
+def history_item(message: Message) -> dict[str, Any]:
+    """A history page's item, built directly: DRF's field-by-field walk cost
+    several times more than the page's queries on the hottest read."""
+    item = {
+        "id": str(message.id),
+        "from": str(message.sender_id),
+        "to": _receiver_id(message),
+        "content": message.content,
+        "timestamp": _iso(message.created_at),
+        "edited_at": _iso(message.edited_at),
+        "is_read": message.read_at is not None,
+        "read_at": _iso(message.read_at),
+    }
+    if files := attachments_of(message):
+        item["attachments"] = [attachment_data(a) for a in files]
+    return item
+
+
+class MessageSerializer(KeywordNamedFields, serializers.ModelSerializer):
+    """Edit, delete and mark-read responses: the seed README's fields (``sender_id``,
+    ``receiver_id``, ``created_at``) and the running Go server's (``from``, ``to``,
+    ``timestamp``, ``is_read``, ``read_at``), so a client of either works."""
+
+    sender_id = serializers.UUIDField()
+    receiver_id = serializers.SerializerMethodField()
     from_ = serializers.UUIDField(source="sender_id")
     to = serializers.SerializerMethodField()
-    content = serializers.CharField()
     timestamp = serializers.DateTimeField(source="created_at")
-    edited_at = serializers.DateTimeField(allow_null=True)
+    is_read = serializers.SerializerMethodField()
 
-    def get_fields(self) -> dict:
-        # "from" is a Python keyword, so the field is declared as from_.
-        return {("from" if name == "from_" else name): field for name, field in super().get_fields().items()}
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "sender_id",
+            "receiver_id",
+            "content",
+            "is_deleted",
+            "edited_at",
+            "created_at",
+            "from_",
+            "to",
+            "timestamp",
+            "is_read",
+            "read_at",
+        ]
+
+    def get_receiver_id(self, message: Message) -> str | None:
+        return _receiver_id(message)
 
     def get_to(self, message: Message) -> str | None:
         return _receiver_id(message)
 
-    def to_representation(self, message: Message) -> dict:
-        data = super().to_representation(message)
-        if files := attachments_of(message):
-            data["attachments"] = AttachmentSerializer(files, many=True).data
-        return data
-
-
-class MessageSerializer(serializers.ModelSerializer):
-    """Edit and delete responses, as in the seed."""
-
-    sender_id = serializers.UUIDField()
-    receiver_id = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Message
-        fields = ["id", "sender_id", "receiver_id", "content", "is_deleted", "edited_at", "created_at"]
-
-    def get_receiver_id(self, message: Message) -> str | None:
-        return _receiver_id(message)
+    def get_is_read(self, message: Message) -> bool:
+        return message.read_at is not None
 
 
 class MessageContentSerializer(serializers.Serializer):
@@ -261,11 +342,17 @@ class ConversationPeerSerializer(PeerSerializer):
     presence = PresenceSerializer()
 
 
+class OtherUserSerializer(PeerSerializer):
+    email = serializers.EmailField(
+        required=False, help_text="Only when the server shares partners' emails (SHARE_PEER_EMAILS), as Go's did."
+    )
+
+
 class LastMessageSerializer(HistoryMessageSerializer):
     pass
 
 
-class ConversationSerializer(serializers.Serializer):
+class ConversationSerializer(KeywordNamedFields, serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.CharField()
     title = serializers.CharField(allow_null=True, help_text="A group's title; null for a direct conversation.")
@@ -274,25 +361,28 @@ class ConversationSerializer(serializers.Serializer):
     with_ = ConversationPeerSerializer(
         source="with_", allow_null=True, help_text="The other member of a direct conversation."
     )
+    other_user = OtherUserSerializer(
+        allow_null=True, help_text="The other member of a direct conversation, as the Go server named it."
+    )
     last_message = LastMessageSerializer(allow_null=True)
     unread_count = serializers.IntegerField()
     last_activity_at = serializers.DateTimeField()
-
-    def get_fields(self) -> dict:
-        return {("with" if name == "with_" else name): field for name, field in super().get_fields().items()}
 
 
 def conversation_item(membership, last_message, online: set, user_id) -> dict:
     """The plain data a ConversationSerializer renders, for one membership."""
     conversation = membership.conversation
     other = conversation.user_b if conversation.user_a_id == user_id else conversation.user_a
-    peer = None
+    peer = other_user = None
     if other is not None:
         peer = {
             "id": other.id,
             "username": other.username,
             "presence": {"online": other.id in online, "last_seen": other.last_seen},
         }
+        other_user = {"id": other.id, "username": other.username}
+        if settings.SHARE_PEER_EMAILS:
+            other_user["email"] = other.email
     return {
         "id": conversation.id,
         "kind": conversation.kind,
@@ -300,6 +390,7 @@ def conversation_item(membership, last_message, online: set, user_id) -> dict:
         "role": membership.role,
         "active": membership.left_seq is None,
         "with_": peer,
+        "other_user": other_user,
         "last_message": last_message,
         "unread_count": membership.unread,
         "last_activity_at": membership.activity_at,
@@ -328,7 +419,12 @@ class PageQuerySerializer(serializers.Serializer):
 
 
 class UserSearchQuerySerializer(serializers.Serializer):
-    q = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,32}$", help_text="Username prefix (case-insensitive).")
+    q = serializers.RegexField(
+        r"^[A-Za-z0-9_.-]{0,32}$",
+        required=False,
+        allow_blank=True,
+        help_text="Username prefix (case-insensitive). Missing or empty: no users (as the Go server answered).",
+    )
     limit = serializers.IntegerField(min_value=1, required=False)
     cursor = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,32}$", required=False)
 
@@ -380,8 +476,15 @@ class SearchQuerySerializer(PageQuerySerializer):
 
 
 class SearchResultSerializer(HistoryMessageSerializer):
-    conversation = serializers.UUIDField(source="conversation_id")
-    highlights = serializers.SerializerMethodField(help_text="[start, end) character ranges of the matches in content.")
+    conversation = serializers.UUIDField()
+    highlights = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="[start, end) character ranges of the matches in content.",
+    )
 
-    def get_highlights(self, message: Message) -> list[list[int]]:
-        return [list(span) for span in self.context["highlights"].get(str(message.id), [])]
+    def to_representation(self, message: Message) -> dict:
+        return {
+            **history_item(message),
+            "conversation": str(message.conversation_id),
+            "highlights": [list(span) for span in self.context["highlights"].get(str(message.id), [])],
+        }

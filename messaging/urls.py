@@ -7,6 +7,7 @@ urlpatterns = [
     path("messages/search", views.MessageSearchView.as_view(), name="message-search"),
     path("messages/<uuid:message_id>", views.MessageEditView.as_view(), name="message-edit"),
     path("messages/<uuid:message_id>/delete", views.MessageDeleteView.as_view(), name="message-delete"),
+    path("messages/<uuid:message_id>/read", views.MessageReadView.as_view(), name="message-read"),
     path("messages/<uuid:message_id>/edits", views.MessageEditsView.as_view(), name="message-edits"),
     path("conversations", views.ConversationListView.as_view(), name="conversations"),
     path("conversations/<uuid:conversation_id>", views.ConversationDetailView.as_view(), name="conversation"),

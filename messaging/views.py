@@ -91,6 +91,7 @@ _EDIT_SCHEMA = {
 }
 _DELETE_SCHEMA = {
     "request": None,
+    "description": "Deleting a message that is already deleted answers 200 with it again and tells nobody twice.",
     "responses": {200: MessageSerializer, **error_responses(401, 403, 404)},
     "tags": ["messages"],
 }
@@ -120,6 +121,19 @@ class MessageDeleteView(APIView):
     @extend_schema(**_DELETE_SCHEMA, summary="Delete my message for everyone (same as DELETE)")
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
         return self.delete(request, message_id)
+
+
+class MessageReadView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: MessageSerializer, **error_responses(401, 404)},
+        tags=["messages"],
+        summary="Mark a message read (the Go server's call)",
+        description="Reads the conversation up to and including this message, as `POST "
+        "/conversations/{id}/read` with `up_to` does; answers the message with its read state.",
+    )
+    def post(self, request: Request, message_id: uuid.UUID) -> Response:
+        return Response(MessageSerializer(services.message_mark_read(request.user, message_id)).data)
 
 
 PAGED = 'More pages: the next page\'s cursor is in the `X-Next-Cursor` header and a `Link: <...>; rel="next"` header.'
@@ -303,6 +317,8 @@ class UserSearchView(APIView):
     def get(self, request: Request) -> Response:
         query = UserSearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        if not query.validated_data.get("q"):
+            return Response([])
         limit = query.validated_data.get("limit", selectors.HISTORY_PAGE_DEFAULT)
         users = selectors.user_search(
             user=request.user,

@@ -30,6 +30,12 @@ VARIABLES = (
     "DJANGO_DEBUG",
     "DJANGO_ALLOWED_HOSTS",
     "PORT",
+    "PASSWORD_MIN_LENGTH",
+    "PASSWORD_CHECK_COMMON",
+    "PASSWORD_CHECK_SIMILARITY",
+    "CORS_ALLOWED_ORIGINS",
+    "WS_ALLOWED_ORIGINS",
+    "JWT_ACCEPT_SEED_TOKENS",
 )
 
 PRINT_SETTINGS = """
@@ -50,6 +56,11 @@ print(json.dumps({
     "allowed_hosts": settings.ALLOWED_HOSTS,
     "first_app": settings.INSTALLED_APPS[0],
     "first_hasher": settings.PASSWORD_HASHERS[0],
+    "hashers": settings.PASSWORD_HASHERS,
+    "password_validators": settings.AUTH_PASSWORD_VALIDATORS,
+    "cors_origins": settings.CORS_ALLOWED_ORIGINS,
+    "ws_origins": settings.WS_ALLOWED_ORIGINS,
+    "seed_tokens": settings.JWT_ACCEPT_SEED_TOKENS,
 }))
 """
 
@@ -192,3 +203,39 @@ def test_env_file_is_read_and_environment_wins(tmp_path):
     assert s["port"] == 7777
     assert s["layer"] == "chatserver.channel_layer.RedisPubSubLayer"
     assert s["allowed_hosts"] == ["from-env"]
+
+
+POSTMAN_REGISTER = {"username": "testuser", "email": "testuser@example.com", "password": "password123"}
+
+
+@pytest.mark.django_db
+def test_the_password_policy_is_strong_by_default_and_relaxed_by_settings(api_client, settings):
+    """The Go server's Postman collection registers ``password123``: refused by
+    default (too common), accepted with PASSWORD_CHECK_COMMON=false."""
+    default = settings_with(DJANGO_DEBUG="true")
+    assert default["seed_tokens"] is False
+    settings.AUTH_PASSWORD_VALIDATORS = default["password_validators"]
+    response = api_client.post("/auth/register", POSTMAN_REGISTER, format="json")
+    assert response.status_code == 400 and "common" in str(response.json()).lower()
+
+    relaxed = settings_with(DJANGO_DEBUG="true", PASSWORD_CHECK_COMMON="false", PASSWORD_MIN_LENGTH="10")
+    settings.AUTH_PASSWORD_VALIDATORS = relaxed["password_validators"]
+    short = api_client.post("/auth/register", {**POSTMAN_REGISTER, "password": "pass12345"}, format="json")
+    assert short.status_code == 400 and "at least 10" in str(short.json())
+    response = api_client.post("/auth/register", POSTMAN_REGISTER, format="json")
+    assert response.status_code == 201, response.json()
+
+    no_similarity = settings_with(DJANGO_DEBUG="true", PASSWORD_CHECK_SIMILARITY="false")
+    names = [validator["NAME"].rsplit(".", 1)[-1] for validator in no_similarity["password_validators"]]
+    assert "UserAttributeSimilarityValidator" not in names and "CommonPasswordValidator" in names
+
+
+def test_the_go_servers_password_hashes_verify():
+    """import_seed_database keeps Go's bcrypt hashes as ``bcrypt$<hash>``."""
+    assert "django.contrib.auth.hashers.BCryptPasswordHasher" in settings_with(DJANGO_DEBUG="true")["hashers"]
+
+
+def test_cors_origins_are_also_allowed_websocket_origins():
+    loaded = settings_with(DJANGO_DEBUG="true", CORS_ALLOWED_ORIGINS="https://app.example.com,http://localhost:5173")
+    assert loaded["cors_origins"] == ["https://app.example.com", "http://localhost:5173"]
+    assert {"https://app.example.com", "http://localhost:5173"} <= set(loaded["ws_origins"])

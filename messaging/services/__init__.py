@@ -39,6 +39,7 @@ from messaging.services.realtime import (
 from messaging.services.receipts import (
     conversation_mark_read,
     deliveries_record,
+    message_mark_read,
     messages_delivered,
     messages_delivered_many,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "group_rename",
     "message_delete",
     "message_edit",
+    "message_mark_read",
     "message_send",
     "messages_delivered",
     "messages_delivered_many",

@@ -344,9 +344,9 @@ def conversation_message_send(
     )
 
 
-def _own_message(user: User, message_id: uuid.UUID) -> Message:
+def _own_message(user: User, message_id: uuid.UUID, *, deleted_too: bool = False) -> Message:
     message = selectors.message_for_member(user, message_id)
-    if message is None or message.is_deleted:
+    if message is None or (message.is_deleted and not deleted_too):
         raise MessageNotFound()
     if selectors.active_membership(user, message.conversation_id) is None:
         raise NotMember()  # left the group: the history stays, the right to change it goes
@@ -404,7 +404,14 @@ def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
         attachments_remove_files(message)
         events.message_deleted(message)
 
-    return _change_own_message(user, message_id, lambda now: {"is_deleted": True, "deleted_at": now}, announce)
+    try:
+        return _change_own_message(user, message_id, lambda now: {"is_deleted": True, "deleted_at": now}, announce)
+    except MessageNotFound:
+        # A retried delete (or two at once) answers like the first, with no second event.
+        message = _own_message(user, message_id, deleted_too=True)
+        if not message.is_deleted:
+            raise
+        return message
 
 
 def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:

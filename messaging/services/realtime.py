@@ -1,7 +1,8 @@
 """Presence, typing (ephemeral: no event log) and event-log housekeeping."""
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -19,7 +20,7 @@ from messaging.models import (
     EventStream,
     UserEvent,
 )
-from messaging.serializers import presence_frame, typing_frame
+from messaging.serializers import presence_change_frame, presence_frame, typing_frame
 from messaging.services.messages import _recipient
 
 
@@ -27,34 +28,48 @@ def presence_connected(user: User, channel: str) -> None:
     """A socket of ``user`` opened; contacts hear ``online`` if that is news.
     Raises TooManySockets when the user has ``WS_MAX_SOCKETS_PER_USER`` open
     already, on all processes together (counted atomically by the registry)."""
-    outcome = _sockets_register([(user, channel)])[0]
-    if outcome is not None:
+    outcome = sockets_start([(user, channel)])[0]
+    if isinstance(outcome, TooManySockets):
         raise outcome
 
 
-def sockets_start(sockets: list[tuple[User, str]]) -> list[selectors.StreamState | TooManySockets]:
+class SocketStart(NamedTuple):
+    state: selectors.StreamState  # the user's event log
+    online_contacts: list[uuid.UUID]  # contacts online now, for ``online_users``
+
+
+def sockets_start(sockets: list[tuple[User, str]]) -> list[SocketStart | TooManySockets]:
     """Sockets that just opened on this process, a burst of them at once: each
     is registered for presence, or refused (``TooManySockets``), contacts of
     users who came online hear it, and each registered one gets its user's
-    log state. One Redis round trip and at most three queries, whatever their number."""
-    refusals = _sockets_register(sockets)
-    states = selectors.event_stream_states({user.id for user, _ in sockets})
+    log state and which of its contacts are online. Two Redis round trips and
+    at most three queries, whatever their number."""
+    presence = presence_registry.get_presence()
+    limit = settings.WS_MAX_SOCKETS_PER_USER
+    outcomes = presence.connect_many([(user.id, channel) for user, channel in sockets], limit)
+    registered = {user.id: user for (user, _), (admitted, _) in zip(sockets, outcomes, strict=True) if admitted}
+    contacts = selectors.contacts_of_many(registered) if registered else {}
+    for (user, _), (_, version) in zip(sockets, outcomes, strict=True):
+        if version:  # came online
+            _announce_presence(contacts[user.id], user.id, True, user.last_seen, version)
+    online = presence.online({pk for found in contacts.values() for pk in found})
+    states = selectors.event_stream_states(registered)
+    refused = TooManySockets(f"You have {limit} connections open already; close one and retry.")
+    no_events = selectors.StreamState(0, 0, 0)
     return [
-        refusal if refusal is not None else states.get(user.id, selectors.StreamState(0, 0, 0))
-        for (user, _), refusal in zip(sockets, refusals, strict=True)
+        SocketStart(states.get(user.id, no_events), [pk for pk in contacts[user.id] if pk in online])
+        if admitted
+        else refused
+        for (user, _), (admitted, _) in zip(sockets, outcomes, strict=True)
     ]
 
 
-def _sockets_register(sockets: list[tuple[User, str]]) -> list[TooManySockets | None]:
-    limit = settings.WS_MAX_SOCKETS_PER_USER
-    outcomes = presence_registry.get_presence().connect_many([(user.id, channel) for user, channel in sockets], limit)
-    online = {user.id: (user, version) for (user, _), (_, version) in zip(sockets, outcomes, strict=True) if version}
-    if online:
-        contacts = selectors.contacts_of_many(online)
-        for user_id, (user, version) in online.items():
-            events.send_ephemeral(contacts[user_id], presence_frame(user_id, True, user.last_seen, version))
-    refused = TooManySockets(f"You have {limit} connections open already; close one and retry.")
-    return [None if registered else refused for registered, _ in outcomes]
+def _announce_presence(
+    contacts: list[uuid.UUID], user_id: uuid.UUID, online: bool, last_seen: datetime | None, version: int
+) -> None:
+    """``presence`` (this server's) and ``presence_change`` (the Go server's) to the user's contacts."""
+    events.send_ephemeral(contacts, presence_frame(user_id, online, last_seen, version))
+    events.send_ephemeral(contacts, presence_change_frame(user_id, online))
 
 
 def presence_refresh(sockets: list[tuple[uuid.UUID, str]]) -> None:
@@ -79,7 +94,7 @@ def presence_settle(user_id: uuid.UUID) -> None:
         return
     now = timezone.now()
     User.objects.filter(pk=user_id).update(last_seen=now)
-    events.send_ephemeral(selectors.contacts_of(user_id), presence_frame(user_id, False, now, version))
+    _announce_presence(selectors.contacts_of(user_id), user_id, False, now, version)
 
 
 def presence_sweep() -> int:

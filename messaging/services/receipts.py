@@ -17,7 +17,7 @@ from messaging.models import (
     Membership,
     Message,
 )
-from messaging.serializers import delivered_frame, read_frame, unread_frame
+from messaging.serializers import conversation_read_frame, delivered_frame, read_frame, unread_frame
 from messaging.services.validation import parse_uuid
 
 
@@ -154,6 +154,12 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
                 entries += _delivery_frames([(user.id, conversation.id, membership.delivered_seq, target_seq)])
             if user.read_receipts:
                 entries += _read_frames(user, conversation, membership.read_seq, target_seq, now)
+                Message.objects.filter(
+                    conversation=conversation, seq__gt=membership.read_seq, seq__lte=target_seq, read_at__isnull=True
+                ).exclude(sender=user).update(read_at=now)
+            if other_id := conversation.other_user_id(user.id):
+                frame = conversation_read_frame(conversation.id, user.id, other_id, now)
+                entries += [(user.id, frame)] + ([(other_id, frame)] if user.read_receipts else [])
             membership.read_seq = target_seq
             membership.delivered_seq = max(membership.delivered_seq, target_seq)
             membership.save(update_fields=["read_seq", "delivered_seq"])
@@ -162,3 +168,14 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
             events.publish(entries)
             return conversation.id, count
         return conversation.id, selectors.unread_count(membership)
+
+
+def message_mark_read(user: User, message_id: Any) -> Message:
+    """The Go server's one-message read: here, the conversation is read up to
+    and including that message (a read marker, not a flag per message)."""
+    message = selectors.message_for_member(user, parse_uuid(message_id, "id"))
+    if message is None or message.is_deleted:
+        raise MessageNotFound()
+    conversation_mark_read(user, message.conversation_id, message.id)
+    message.refresh_from_db(fields=["read_at"])
+    return message

@@ -80,6 +80,8 @@ async def connect(token_for):
             device.close_code = (await communicator.receive_output(timeout=3))["code"]
             return False, device
         device.hello = first
+        device.online_users = await device.recv()  # always right after hello
+        assert device.online_users["type"] == "online_users", device.online_users
         return True, device
 
     yield open_device

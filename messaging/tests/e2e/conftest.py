@@ -86,8 +86,7 @@ class Account:
         socket_ = self.sockets.enter_context(
             ws_connect(f"{server.ws}{path}?token={self.token}{query}", open_timeout=10)
         )
-        socket_.hello = recv_json(socket_)
-        assert socket_.hello["type"] == "hello"
+        socket_.hello = past_hello(socket_)
         return socket_
 
 
@@ -111,6 +110,14 @@ class Stack:
 
 def recv_json(socket_: ClientConnection, timeout: float = 5) -> dict:
     return json.loads(socket_.recv(timeout=timeout))
+
+
+def past_hello(socket_: ClientConnection) -> dict:
+    """Read a new socket's ``hello`` and the ``online_users`` that follows it; the hello."""
+    hello = recv_json(socket_)
+    assert hello["type"] == "hello", hello
+    assert recv_json(socket_)["type"] == "online_users"
+    return hello
 
 
 def recv_type(socket_: ClientConnection, frame_type: str, timeout: float = 5) -> dict:
