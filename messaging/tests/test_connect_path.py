@@ -38,9 +38,13 @@ def test_starting_sockets_is_three_queries_whatever_their_number(make_user, djan
     users = [make_user() for _ in range(10)]
     for sender, receiver in itertools.pairwise(users):
         message_send(sender=sender, to=str(receiver.id), content="hi")
-    with django_assert_max_num_queries(3):  # log states; memberships and co-members for who came online
-        states = services.sockets_start([(user, f"channel-{n}") for n, user in enumerate(users)])
-    assert [state.head for state in states[1:-1]] == [2] * 8  # a message sent and one received
+    with django_assert_max_num_queries(3):  # log states; memberships and co-members (presence, online_users)
+        started = services.sockets_start([(user, f"channel-{n}") for n, user in enumerate(users)])
+    assert [start.state.head for start in started[1:-1]] == [2] * 8  # a message sent and one received
+    # Each is told which contacts are online: here its two neighbours, started in the same burst.
+    assert [set(start.online_contacts) for start in started[1:-1]] == [
+        {before.id, after.id} for before, after in zip(users, users[2:], strict=False)
+    ]
 
 
 async def test_a_reconnect_with_fifty_events_to_replay_is_two_queries(connect, alice, bob, token_for):

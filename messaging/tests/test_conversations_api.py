@@ -37,6 +37,7 @@ def test_conversations_most_recent_first_with_last_message_unread_and_presence(
         "role",
         "active",
         "with",
+        "other_user",
         "last_message",
         "unread_count",
         "last_activity_at",
@@ -48,6 +49,7 @@ def test_conversations_most_recent_first_with_last_message_unread_and_presence(
         True,
     )
     assert bob_item["with"] == {"id": str(bob.id), "username": "bob", "presence": {"online": False, "last_seen": None}}
+    assert bob_item["other_user"] == {"id": str(bob.id), "username": "bob"}  # no email unless SHARE_PEER_EMAILS
     assert bob_item["last_message"]["content"] == "from bob"
     assert bob_item["unread_count"] == 1
     assert carol_item["last_message"]["id"] == str(last.id)
@@ -191,9 +193,16 @@ def test_user_search_pages(auth_client, make_user):
     assert names == [f"sam{n}" for n in range(5)]
 
 
-@pytest.mark.parametrize("query", [{}, {"q": ""}, {"q": "a b"}, {"q": "x" * 33}, {"q": "%"}])
+@pytest.mark.parametrize("query", [{"q": "a b"}, {"q": "x" * 33}, {"q": "%"}])
 def test_user_search_bad_query(auth_client, query):
     assert auth_client.get("/users/search", query).status_code == 400
+
+
+@pytest.mark.parametrize("query", [{}, {"q": ""}])
+def test_user_search_without_a_query_finds_nobody(auth_client, make_user, query):
+    make_user("sam")
+    response = auth_client.get("/users/search", query)
+    assert response.status_code == 200 and response.json() == []
 
 
 # ---- GET /messages/{id}/edits ------------------------------------------------------------

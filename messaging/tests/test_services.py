@@ -19,7 +19,7 @@ from messaging.exceptions import (
     NotSender,
     RecipientNotFound,
 )
-from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Message, MessageEdit
+from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Message, MessageEdit, UserEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -225,8 +225,12 @@ def test_delete_is_soft_and_final(alice, bob):
     assert deleted.is_deleted and deleted.deleted_at
     stored = Message.objects.get(pk=message.id)
     assert stored.is_deleted and stored.content == "bye"
-    with pytest.raises(MessageNotFound):
-        services.message_delete(user=alice, message_id=message.id)
+    # A retried delete answers like the first and tells nobody again.
+    again = services.message_delete(user=alice, message_id=message.id)
+    assert (again.pk, again.is_deleted) == (message.pk, True)
+    assert UserEvent.objects.filter(user=bob, frame__type="message_deleted").count() == 1
+    with pytest.raises(NotSender):
+        services.message_delete(user=bob, message_id=message.id)
     with pytest.raises(MessageNotFound):
         services.message_edit(user=alice, message_id=message.id, content="zombie")
 
@@ -326,7 +330,7 @@ def test_reading_counts_as_delivery(alice, bob):
     message = send(alice, bob, "read before any device got it").message
     services.conversation_mark_read(bob, alice.id)
     kinds = [f["type"] for f in UserEvent.objects.filter(user=alice).order_by("seq").values_list("frame", flat=True)]
-    assert kinds == ["direct_message", "message_delivered", "message_read"]
+    assert kinds == ["direct_message", "message_delivered", "message_read", "conversation_read"]
     delivered = UserEvent.objects.get(user=alice, frame__type="message_delivered").frame
     assert delivered["ids"] == [str(message.id)]
 

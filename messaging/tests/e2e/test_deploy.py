@@ -17,7 +17,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from messaging.tests.e2e.conftest import ROOT, Server, Stack, free_port, recv_json, recv_type, wait_until_up
+from messaging.tests.e2e.conftest import ROOT, Server, Stack, free_port, past_hello, recv_type, wait_until_up
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 pytestmark = pytest.mark.skipif(
@@ -197,7 +197,7 @@ class Sender:
         while True:
             try:
                 socket_ = ws_connect(f"{(server or self.edge).ws}/ws?token={self.bob.token}", open_timeout=5)
-                recv_json(socket_)  # hello
+                past_hello(socket_)
                 return socket_
             except (OSError, ConnectionClosed, TimeoutError):
                 if time.monotonic() > deadline:

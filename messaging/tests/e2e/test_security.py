@@ -101,7 +101,7 @@ def test_two_processes_allow_the_websocket_limit_once(server_factory, stack):
     one, two = server_factory(**STINGY), server_factory(**STINGY)
     alice = stack.account(one)
     with ws_connect(f"{one.ws}/ws?token={alice.token}") as a, ws_connect(f"{two.ws}/ws?token={alice.token}") as b:
-        drain(a, 1), drain(b, 1)  # hello
+        past_hello(a), past_hello(b)
         for n in range(20):
             (a if n % 2 else b).send('{"type":"ping"}')
         frames = drain(a, 10) + drain(b, 10)
