@@ -149,6 +149,17 @@ def user_revoke_tokens(user: User) -> None:
         events.user_tokens_revoked(user.id, user.token_version)
 
 
+def user_deactivate(user: User) -> bool:
+    """Refuse the user's logins from now on, revoke every token and close every
+    socket. False when the user was inactive already."""
+    with transaction.atomic():
+        changed = User.objects.filter(pk=user.pk, is_active=True).update(is_active=False, updated=timezone.now())
+        if changed:
+            user.is_active = False
+            user_revoke_tokens(user)
+    return bool(changed)
+
+
 def ws_ticket_issue(user: User) -> str:
     """A random single-use ticket for opening one WebSocket, so browsers need
     not put the long-lived JWT in a URL. Only its hash is stored."""

@@ -5,6 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from chatserver.metrics import metrics_view
 from chatserver.views import client, healthz, readyz
 
+admin.site.site_header = "Chat server moderation"
+admin.site.site_title = "Chat moderation"
+admin.site.index_title = "Users, conversations and messages"
+
 urlpatterns = [
     path("", client, name="client"),
     path("healthz", healthz, name="healthz"),

@@ -366,7 +366,11 @@ def _change_own_message(
     edits the second records what the first wrote, and a concurrent delete
     wins over an edit.
     """
-    message = _own_message(user, message_id)
+    return _change_message(_own_message(user, message_id), changes, announce)
+
+
+def _change_message(message: Message, changes: Callable[[datetime], dict[str, Any]], announce) -> Message:
+    """``_change_own_message`` once the message is known to be the caller's to change."""
     with transaction.atomic():
         previous = (
             Message.objects.select_for_update()
@@ -396,22 +400,36 @@ def message_edit(*, user: User, message_id: uuid.UUID, content: Any) -> Message:
     return _change_own_message(user, message_id, changes, record_and_announce)
 
 
+def _announce_deletion(message: Message, previous: str) -> None:
+    attachments_remove_files(message)
+    events.message_deleted(message)
+
+
+def _deletion(now: datetime) -> dict[str, Any]:
+    return {"is_deleted": True, "deleted_at": now}
+
+
 def message_delete(*, user: User, message_id: uuid.UUID) -> Message:
     """Delete for everyone: the row stays (soft delete) but is never shown again,
     and its files are removed from storage."""
-
-    def announce(message: Message, previous: str) -> None:
-        attachments_remove_files(message)
-        events.message_deleted(message)
-
     try:
-        return _change_own_message(user, message_id, lambda now: {"is_deleted": True, "deleted_at": now}, announce)
+        return _change_own_message(user, message_id, _deletion, _announce_deletion)
     except MessageNotFound:
         # A retried delete (or two at once) answers like the first, with no second event.
         message = _own_message(user, message_id, deleted_too=True)
         if not message.is_deleted:
             raise
         return message
+
+
+def message_delete_for_everyone(message: Message) -> bool:
+    """A moderator's delete: as the sender's (every device hears it, files go),
+    whoever sent it. False when it was deleted already."""
+    try:
+        _change_message(message, _deletion, _announce_deletion)
+    except MessageNotFound:
+        return False
+    return True
 
 
 def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
