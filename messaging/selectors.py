@@ -12,6 +12,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import User
+from accounts.selectors import user_get_active
 from messaging.exceptions import InvalidCursor
 from messaging.models import Attachment, Conversation, EventStream, Membership, Message, MessageEdit, UserEvent
 
@@ -53,21 +54,31 @@ def direct_conversation_between(user_id: uuid.UUID, other_id: uuid.UUID) -> Conv
 def message_history(
     *,
     user: User,
-    other: User,
+    other_id: uuid.UUID,
     limit: int = HISTORY_PAGE_DEFAULT,
     before: datetime | None = None,
     cursor: str | None = None,
-) -> HistoryPage:
-    """Newest-first page of the direct conversation between ``user`` and ``other``.
+) -> HistoryPage | None:
+    """Newest-first page of the direct conversation between ``user`` and the
+    user ``other_id``; None when that is not an active user.
 
     Keyset pagination on (created_at, id), the ``messaging_history`` index, so
     a page deep in history costs the same as the first and messages sharing a
-    timestamp are neither skipped nor repeated.
+    timestamp are neither skipped nor repeated. The conversation is read with
+    both its members, so a page of two who have talked is two queries.
     """
     after = cursor_decode(cursor) if cursor is not None else None
-    conversation = direct_conversation_between(user.id, other.id)
+    user_a, user_b = sorted((user.id, other_id), key=lambda pk: pk.hex)
+    conversation = (
+        Conversation.objects.select_related("user_a", "user_b")
+        .filter(kind=Conversation.Kind.DIRECT, user_a=user_a, user_b=user_b)
+        .first()
+    )
     if conversation is None:
-        return HistoryPage([], None)
+        return HistoryPage([], None) if user_get_active(other_id) is not None else None
+    other = conversation.user_b if conversation.user_a_id == user.id else conversation.user_a
+    if not other.is_active:
+        return None
     return _history_page(conversation, None, limit=limit, before=before, after=after)
 
 

@@ -9,7 +9,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.selectors import user_get_active
 from chatserver.errors import InvalidInput
 from chatserver.openapi import error_responses
 from messaging import presence, search, selectors, services
@@ -55,12 +54,12 @@ class ChatHistoryView(APIView):
         summary="History of my direct conversation with a user",
     )
     def get(self, request: Request, user_id: str) -> Response:
-        other = user_get_active(_parse_uuid(user_id, "userId"))
-        if other is None:
-            raise UserNotFound()
+        other_id = _parse_uuid(user_id, "userId")
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        page = selectors.message_history(user=request.user, other=other, **query.validated_data)
+        page = selectors.message_history(user=request.user, other_id=other_id, **query.validated_data)
+        if page is None:
+            raise UserNotFound()
         response = Response(HistoryMessageSerializer(page.messages, many=True).data)
         return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
 

@@ -117,6 +117,22 @@ def test_history_unknown_user_404_and_malformed_400(auth_client):
     assert response.json()["field"] == "userId"
 
 
+def test_history_of_a_deactivated_partner_is_404(auth_client, alice, bob):
+    send(alice, bob, "hi")
+    bob.is_active = False
+    bob.save()
+    response = auth_client.get(f"/chats/{bob.id}")
+    assert response.status_code == 404 and response.json()["code"] == "user_not_found"
+
+
+def test_a_history_page_is_four_queries(auth_client, alice, bob, django_assert_max_num_queries):
+    """The token's user, the conversation with both members, the page and its files."""
+    for n in range(25):
+        send(alice, bob, f"m{n}")
+    with django_assert_max_num_queries(4):
+        assert len(auth_client.get(f"/chats/{bob.id}").json()) == 20
+
+
 def test_history_only_shows_the_callers_conversation(client_for, alice, bob, make_user):
     carol = make_user("carol")
     send(alice, bob, "private")

@@ -244,7 +244,7 @@ def test_history_pages_250_messages_in_one_second_exactly_once(alice, bob):
 
     seen, cursor = [], None
     while True:
-        page = selectors.message_history(user=alice, other=bob, limit=20, cursor=cursor)
+        page = selectors.message_history(user=alice, other_id=bob.id, limit=20, cursor=cursor)
         seen.extend(m.id for m in page.messages)
         assert len(page.messages) <= 20
         if page.next_cursor is None:
@@ -259,7 +259,7 @@ def test_history_costs_three_queries_per_page(alice, bob):
     for n in range(30):
         send(alice, bob, f"m{n}")
     with CaptureQueriesContext(connection) as queries:
-        page = selectors.message_history(user=alice, other=bob, limit=20)
+        page = selectors.message_history(user=alice, other_id=bob.id, limit=20)
         [(m.conversation.other_user_id(m.sender_id), m.content) for m in page.messages]
     assert len(queries) == 3  # the conversation, the page, the page's attachments
 
@@ -270,7 +270,7 @@ def test_history_excludes_deleted_and_other_conversations(alice, bob, make_user)
     gone = send(alice, bob, "gone").message
     services.message_delete(user=alice, message_id=gone.id)
     send(alice, carol, "not yours")
-    page = selectors.message_history(user=bob, other=alice)
+    page = selectors.message_history(user=bob, other_id=alice.id)
     assert [m.id for m in page.messages] == [kept.id]
 
 
