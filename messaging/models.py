@@ -52,6 +52,12 @@ class Conversation(models.Model):
             return f"direct {self.user_a_id} / {self.user_b_id}"
         return self.title or str(self.id)
 
+    @staticmethod
+    def direct_pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+        """A direct conversation's (user_a, user_b): the pair in one order for everyone."""
+        first, second = sorted((one, other), key=lambda pk: pk.hex)
+        return first, second
+
     def other_user_id(self, user_id: uuid.UUID) -> uuid.UUID | None:
         """The other member of a direct conversation."""
         return self.user_b_id if self.user_a_id == user_id else self.user_a_id

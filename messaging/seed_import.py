@@ -181,10 +181,6 @@ def _free_username(username: str, taken: set[str]) -> str:
     return name
 
 
-def _pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
-    return tuple(sorted((one, other), key=lambda pk: pk.hex))  # as messaging.services orders a pair
-
-
 @dataclass
 class _Thread:
     """One direct conversation being filled."""
@@ -225,7 +221,8 @@ def _import_messages(source: psycopg.Connection, report: ImportReport, progress:
             created_at = now
         if not content:
             report.messages_empty += 1
-        thread = threads.get(_pair(sender, receiver)) or _open_thread(threads, sender, receiver, report)
+        pair = Conversation.direct_pair(sender, receiver)
+        thread = threads.get(pair) or _open_thread(threads, sender, receiver, report)
         thread.last_seq += 1
         thread.last_at = created_at
         if is_read:
@@ -255,7 +252,7 @@ def _import_messages(source: psycopg.Connection, report: ImportReport, progress:
 def _open_thread(
     threads: dict[tuple[uuid.UUID, uuid.UUID], _Thread], sender: uuid.UUID, receiver: uuid.UUID, report: ImportReport
 ) -> _Thread:
-    user_a, user_b = _pair(sender, receiver)
+    user_a, user_b = Conversation.direct_pair(sender, receiver)
     conversation = Conversation.objects.filter(
         kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b
     ).first()

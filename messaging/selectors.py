@@ -47,7 +47,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def direct_conversation_between(user_id: uuid.UUID, other_id: uuid.UUID) -> Conversation | None:
-    user_a, user_b = sorted((user_id, other_id), key=lambda pk: pk.hex)
+    user_a, user_b = Conversation.direct_pair(user_id, other_id)
     return Conversation.objects.filter(kind=Conversation.Kind.DIRECT, user_a=user_a, user_b=user_b).first()
 
 
@@ -68,7 +68,7 @@ def message_history(
     both its members, so a page of two who have talked is two queries.
     """
     after = cursor_decode(cursor) if cursor is not None else None
-    user_a, user_b = sorted((user.id, other_id), key=lambda pk: pk.hex)
+    user_a, user_b = Conversation.direct_pair(user.id, other_id)
     conversation = (
         Conversation.objects.select_related("user_a", "user_b")
         .filter(kind=Conversation.Kind.DIRECT, user_a=user_a, user_b=user_b)

@@ -91,7 +91,7 @@ def _recipient(sender: User, to: Any) -> User:
 
 def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
     """The one direct conversation of a pair, created with both memberships on first use."""
-    user_a, user_b = _pair(user.id, other.id)
+    user_a, user_b = Conversation.direct_pair(user.id, other.id)
     existing = selectors.direct_conversation_between(user_a, user_b)
     if existing is not None:
         return existing
@@ -249,7 +249,7 @@ def _send_direct_together(requests: list[SendRequest]) -> list[Message | None]:
     pairs: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
     keys = []
     for request in requests:
-        key = _pair(request.sender.id, request.recipient_id)
+        key = Conversation.direct_pair(request.sender.id, request.recipient_id)
         keys.append(key)
         pairs[key] = pairs.get(key, 0) + 1
     taken = sequences.direct_conversations_advance(pairs, now)
@@ -282,11 +282,6 @@ def _send_direct_together(requests: list[SendRequest]) -> list[Message | None]:
     for message in stored:
         events.message_created(message)
     return messages
-
-
-def _pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
-    """A direct conversation's (user_a, user_b): the pair in one order for everyone."""
-    return tuple(sorted((one, other), key=lambda pk: pk.hex))
 
 
 def messages_send(requests: list[SendRequest], *, together: bool = True) -> list[SendResult | DomainError]:
