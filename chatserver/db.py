@@ -17,12 +17,15 @@ _executors: dict[str, ThreadPoolExecutor] = {}
 _lock = threading.Lock()
 
 
-def _get_executor(name: str = "db") -> ThreadPoolExecutor:
-    """The process's pool of threads called ``name``, started on first use:
-    ``db`` (``DATABASE_THREADS``), ``http`` (``HTTP_THREADS``)."""
+# Each pool of threads, by name, and the setting that sizes it.
+_POOL_SIZES = {"db": "DATABASE_THREADS", "http": "HTTP_THREADS"}
+
+
+def _get_executor(name: str) -> ThreadPoolExecutor:
+    """The process's pool of threads called ``name``, started on first use."""
     with _lock:
         if name not in _executors:
-            size = settings.DATABASE_THREADS if name == "db" else settings.HTTP_THREADS
+            size = getattr(settings, _POOL_SIZES[name])
             _executors[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
         return _executors[name]
 
@@ -37,14 +40,9 @@ def db(function: Callable[..., Any]) -> Callable[..., Any]:
     it back when it ends), so any thread will do; row locks, not threads,
     order concurrent sends. SQLite has one writer anyway and stays on one thread.
     """
-    return in_db_thread(_measured(function))
-
-
-def in_db_thread(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``db`` without the per-call metrics."""
     if settings.DATABASE_THREADS <= 1:
-        return database_sync_to_async(function)
-    return database_sync_to_async(_closing(function), thread_sensitive=False, executor=_get_executor())
+        return database_sync_to_async(_measured(function))
+    return database_sync_to_async(_closing(_measured(function)), thread_sensitive=False, executor=_get_executor("db"))
 
 
 def in_request_thread(function: Callable[..., Any]) -> Callable[..., Any]:

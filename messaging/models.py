@@ -137,6 +137,11 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.sender_id} @ {self.created_at:%Y-%m-%d %H:%M:%S}"
 
+    @property
+    def is_read(self) -> bool:
+        """Read by its receiver (the Go server's flag): it has a read time."""
+        return self.read_at is not None
+
 
 class EventStream(models.Model):
     """A user's event counter. Taking the next seq locks this row until commit,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import User
@@ -47,8 +47,12 @@ def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def direct_conversation_between(user_id: uuid.UUID, other_id: uuid.UUID) -> Conversation | None:
+    return _direct_conversations(user_id, other_id).first()
+
+
+def _direct_conversations(user_id: uuid.UUID, other_id: uuid.UUID) -> QuerySet[Conversation]:
     user_a, user_b = Conversation.direct_pair(user_id, other_id)
-    return Conversation.objects.filter(kind=Conversation.Kind.DIRECT, user_a=user_a, user_b=user_b).first()
+    return Conversation.objects.filter(kind=Conversation.Kind.DIRECT, user_a=user_a, user_b=user_b)
 
 
 def message_history(
@@ -68,12 +72,7 @@ def message_history(
     both its members, so a page of two who have talked is two queries.
     """
     after = cursor_decode(cursor) if cursor is not None else None
-    user_a, user_b = Conversation.direct_pair(user.id, other_id)
-    conversation = (
-        Conversation.objects.select_related("user_a", "user_b")
-        .filter(kind=Conversation.Kind.DIRECT, user_a=user_a, user_b=user_b)
-        .first()
-    )
+    conversation = _direct_conversations(user.id, other_id).select_related("user_a", "user_b").first()
     if conversation is None:
         return HistoryPage([], None) if user_get_active(other_id) is not None else None
     other = conversation.user_b if conversation.user_a_id == user.id else conversation.user_a

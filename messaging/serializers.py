@@ -232,7 +232,7 @@ def history_item(message: Message) -> dict[str, Any]:
         "content": message.content,
         "timestamp": _iso(message.created_at),
         "edited_at": _iso(message.edited_at),
-        "is_read": message.read_at is not None,
+        "is_read": message.is_read,
         "read_at": _iso(message.read_at),
     }
     if files := attachments_of(message):
@@ -248,9 +248,9 @@ class MessageSerializer(KeywordNamedFields, serializers.ModelSerializer):
     sender_id = serializers.UUIDField()
     receiver_id = serializers.SerializerMethodField()
     from_ = serializers.UUIDField(source="sender_id")
-    to = serializers.SerializerMethodField()
+    to = serializers.SerializerMethodField(method_name="get_receiver_id")
     timestamp = serializers.DateTimeField(source="created_at")
-    is_read = serializers.SerializerMethodField()
+    is_read = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Message
@@ -271,12 +271,6 @@ class MessageSerializer(KeywordNamedFields, serializers.ModelSerializer):
 
     def get_receiver_id(self, message: Message) -> str | None:
         return _receiver_id(message)
-
-    def get_to(self, message: Message) -> str | None:
-        return _receiver_id(message)
-
-    def get_is_read(self, message: Message) -> bool:
-        return message.read_at is not None
 
 
 class MessageContentSerializer(serializers.Serializer):

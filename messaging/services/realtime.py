@@ -28,9 +28,11 @@ def presence_connected(user: User, channel: str) -> None:
     """A socket of ``user`` opened; contacts hear ``online`` if that is news.
     Raises TooManySockets when the user has ``WS_MAX_SOCKETS_PER_USER`` open
     already, on all processes together (counted atomically by the registry)."""
-    outcome = sockets_start([(user, channel)])[0]
-    if isinstance(outcome, TooManySockets):
-        raise outcome
+    [(admitted, version)] = _register([(user, channel)])
+    if not admitted:
+        raise _too_many()
+    if version:
+        _announce_presence(selectors.contacts_of(user.id), user.id, True, user.last_seen, version)
 
 
 class SocketStart(NamedTuple):
@@ -44,24 +46,31 @@ def sockets_start(sockets: list[tuple[User, str]]) -> list[SocketStart | TooMany
     users who came online hear it, and each registered one gets its user's
     log state and which of its contacts are online. Two Redis round trips and
     at most three queries, whatever their number."""
-    presence = presence_registry.get_presence()
-    limit = settings.WS_MAX_SOCKETS_PER_USER
-    outcomes = presence.connect_many([(user.id, channel) for user, channel in sockets], limit)
+    outcomes = _register(sockets)
     registered = {user.id: user for (user, _), (admitted, _) in zip(sockets, outcomes, strict=True) if admitted}
     contacts = selectors.contacts_of_many(registered) if registered else {}
     for (user, _), (_, version) in zip(sockets, outcomes, strict=True):
         if version:  # came online
             _announce_presence(contacts[user.id], user.id, True, user.last_seen, version)
-    online = presence.online({pk for found in contacts.values() for pk in found})
+    online = presence_registry.get_presence().online({pk for found in contacts.values() for pk in found})
     states = selectors.event_stream_states(registered)
-    refused = TooManySockets(f"You have {limit} connections open already; close one and retry.")
     no_events = selectors.StreamState(0, 0, 0)
     return [
         SocketStart(states.get(user.id, no_events), [pk for pk in contacts[user.id] if pk in online])
         if admitted
-        else refused
+        else _too_many()
         for (user, _), (admitted, _) in zip(sockets, outcomes, strict=True)
     ]
+
+
+def _register(sockets: list[tuple[User, str]]) -> list[tuple[bool, int | None]]:
+    """(admitted, the new presence version if the user just came online) per socket: one Redis round trip."""
+    limit = settings.WS_MAX_SOCKETS_PER_USER
+    return presence_registry.get_presence().connect_many([(user.id, channel) for user, channel in sockets], limit)
+
+
+def _too_many() -> TooManySockets:
+    return TooManySockets(f"You have {settings.WS_MAX_SOCKETS_PER_USER} connections open already; close one and retry.")
 
 
 def _announce_presence(
