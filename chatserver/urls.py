@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chatserver.metrics import metrics_view
-from chatserver.views import client, healthz, readyz
+from chatserver.views import client, favicon, healthz, readyz
 
 admin.site.site_header = "Chat server moderation"
 admin.site.site_title = "Chat moderation"
@@ -11,6 +11,7 @@ admin.site.index_title = "Users, conversations and messages"
 
 urlpatterns = [
     path("", client, name="client"),
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),

@@ -1,7 +1,8 @@
 """JSON answers for errors raised outside DRF views (used when DEBUG is off)."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from chatserver.middleware import json_error
 
@@ -34,6 +35,11 @@ def client(request: HttpRequest) -> HttpResponse:
     response = render(request, "index.html")
     response["Content-Security-Policy"] = CLIENT_CSP
     return response
+
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin, the API docs)."""
+    return HttpResponseRedirect(static("chat/icon.svg"))
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -157,8 +157,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # What this socket was sent is recorded before it is reported gone (else
         # a device connecting right after would be sent it again).
         await _deliveries().settle(self.user.id)
-        for recipient in list(self.typing):
-            await self._stop_typing(recipient)
+        for conversation in list(self.typing):
+            await self._stop_typing(conversation)
         with contextlib.suppress(*UNAVAILABLE):
             await self.channel_layer.group_discard(self.group, self.channel_name)
         await _sockets_closed((self.user.id, self.channel_name))
@@ -284,8 +284,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             attachments=frame.get("attachments"),
         )
         await self._store_and_ack(request)
-        if request.recipient_id in self.typing:
-            await self._stop_typing(request.recipient_id)
 
     async def _on_group_message(self, frame: dict[str, Any]) -> None:
         request = services.conversation_send_request(
@@ -299,8 +297,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _store_and_ack(self, request: services.SendRequest) -> None:
         """Returns once the message is stored; its ack was queued right then,
-        ahead of the message's own events."""
-        await get_writer().call(SendJob(request, on_stored=self._ack))
+        ahead of the message's own events. A message ends its sender's typing there."""
+        result = await get_writer().call(SendJob(request, on_stored=self._ack))
+        if result.message.conversation_id in self.typing:
+            await self._stop_typing(result.message.conversation_id)
 
     def _ack(self, result: services.SendResult) -> None:
         self.stream.push(ack_frame(result.message, duplicate=not result.created))
@@ -328,29 +328,27 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         typing = frame.get("typing", True)
         if not isinstance(typing, bool):
             raise InvalidInput("'typing' must be true or false.", field="typing")
-        if not typing:
-            recipient = await db(services.typing_notify)(self.user, frame.get("to"), False)
-            if timer := self.typing.pop(recipient, None):
-                timer.cancel()
-            return
-        recipient = await db(services.typing_notify)(self.user, frame.get("to"), True)
-        if timer := self.typing.get(recipient):
+        target = {"conversation": frame["conversation"]} if "conversation" in frame else {"to": frame.get("to")}
+        conversation = await db(services.typing_notify)(self.user, **target, typing=typing)
+        if timer := self.typing.pop(conversation, None):
             timer.cancel()
+        if not typing:
+            return
         loop = asyncio.get_running_loop()
         timer = loop.call_later(
-            settings.TYPING_TIMEOUT_SECONDS, lambda: self.stream.spawn(self._stop_typing(recipient, expired=timer))
+            settings.TYPING_TIMEOUT_SECONDS, lambda: self.stream.spawn(self._stop_typing(conversation, expired=timer))
         )
-        self.typing[recipient] = timer
+        self.typing[conversation] = timer
 
-    async def _stop_typing(self, recipient: uuid.UUID, expired: asyncio.TimerHandle | None = None) -> None:
+    async def _stop_typing(self, conversation: uuid.UUID, expired: asyncio.TimerHandle | None = None) -> None:
         """Stop the indicator; from a timer, only if no newer typing frame replaced it."""
-        timer = self.typing.get(recipient)
+        timer = self.typing.get(conversation)
         if timer is None or (expired is not None and timer is not expired):
             return
-        del self.typing[recipient]
+        del self.typing[conversation]
         timer.cancel()
         with contextlib.suppress(DomainError):
-            await db(services.typing_notify)(self.user, str(recipient), False)
+            await db(services.typing_notify)(self.user, conversation=conversation, typing=False)
 
     FRAME_HANDLERS = {
         "direct_message": _on_direct_message,

@@ -78,7 +78,7 @@ def message_search(
     offset = _offset(cursor)
     messages = (
         Message.objects.filter(visible_to(user), is_deleted=False)
-        .select_related("conversation")
+        .select_related("conversation", "sender")
         .prefetch_related("attachments")
     )
     if connection.vendor == "postgresql":

@@ -273,7 +273,10 @@ def conversation_list(
     page = page[:limit]
     ids = [m.last_message_id for m in page if m.last_message_id]
     last_messages = (
-        {m.conversation_id: m for m in Message.objects.filter(id__in=ids).prefetch_related("attachments")}
+        {
+            m.conversation_id: m
+            for m in Message.objects.filter(id__in=ids).select_related("sender").prefetch_related("attachments")
+        }
         if ids
         else {}
     )

@@ -171,8 +171,8 @@ def online_users_frame(user_ids: list[uuid.UUID]) -> dict:
     return {"type": "online_users", "user_ids": [str(pk) for pk in user_ids]}
 
 
-def typing_frame(from_id: uuid.UUID, typing: bool) -> dict:
-    return {"type": "typing", "from": str(from_id), "typing": typing}
+def typing_frame(from_id: uuid.UUID, conversation_id: uuid.UUID, typing: bool) -> dict:
+    return {"type": "typing", "from": str(from_id), "conversation": str(conversation_id), "typing": typing}
 
 
 class KeywordNamedFields:
@@ -343,7 +343,13 @@ class OtherUserSerializer(PeerSerializer):
 
 
 class LastMessageSerializer(HistoryMessageSerializer):
-    pass
+    """A conversation list's last message: a history item with the sender's name,
+    so a group's preview can say who wrote it."""
+
+    sender_username = serializers.CharField(help_text="The sender's username now.")
+
+    def to_representation(self, message: Message) -> dict:
+        return {**history_item(message), "sender_username": message.sender.username}
 
 
 class ConversationSerializer(KeywordNamedFields, serializers.Serializer):
@@ -469,7 +475,7 @@ class SearchQuerySerializer(PageQuerySerializer):
     )
 
 
-class SearchResultSerializer(HistoryMessageSerializer):
+class SearchResultSerializer(LastMessageSerializer):
     conversation = serializers.UUIDField()
     highlights = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField()),
@@ -478,7 +484,7 @@ class SearchResultSerializer(HistoryMessageSerializer):
 
     def to_representation(self, message: Message) -> dict:
         return {
-            **history_item(message),
+            **super().to_representation(message),
             "conversation": str(message.conversation_id),
             "highlights": [list(span) for span in self.context["highlights"].get(str(message.id), [])],
         }

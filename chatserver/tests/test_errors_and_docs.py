@@ -179,3 +179,11 @@ def test_admin_groups_and_attachments_pages(client, make_user):
     assert page.status_code == 200 and b"Admins look" in page.content and b"admin" in page.content
     assert client.get("/admin/messaging/attachment/").status_code == 200
     assert client.get("/admin/messaging/conversation/", {"kind__exact": "group"}).status_code == 200
+
+
+def test_favicon_points_at_the_client_icon(api_client):
+    """Pages that name no icon (the admin, the API docs) get one instead of a 404."""
+    response = api_client.get("/favicon.ico")
+    assert response.status_code == 302
+    icon = api_client.get(response["Location"])
+    assert icon.status_code == 200 and b"<svg" in b"".join(icon.streaming_content)

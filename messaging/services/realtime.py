@@ -13,6 +13,7 @@ from accounts.models import User
 from messaging import events, selectors
 from messaging import presence as presence_registry
 from messaging.exceptions import (
+    ConversationNotFound,
     RecipientNotFound,
     TooManySockets,
 )
@@ -22,6 +23,7 @@ from messaging.models import (
 )
 from messaging.serializers import presence_change_frame, presence_frame, typing_frame
 from messaging.services.messages import _recipient
+from messaging.services.validation import parse_uuid
 
 
 def presence_connected(user: User, channel: str) -> None:
@@ -115,13 +117,25 @@ def presence_sweep() -> int:
     return len(stale)
 
 
-def typing_notify(user: User, to: Any, typing: bool) -> uuid.UUID:
-    """Tell the other member of a direct conversation that ``user`` is (not) typing."""
-    recipient = _recipient(user, to)
-    if selectors.direct_conversation_between(user.id, recipient.id) is None:
-        raise RecipientNotFound("You have no conversation with this user yet.", field="to")
-    events.send_ephemeral([recipient.id], typing_frame(user.id, typing))
-    return recipient.id
+def typing_notify(user: User, *, to: Any = None, conversation: Any = None, typing: bool) -> uuid.UUID:
+    """Tell the other current members of a conversation that ``user`` is (not)
+    typing. ``to`` names the other user of a direct conversation (the seed's
+    way), ``conversation`` any conversation ``user`` is a current member of.
+    Returns the conversation's id: the socket keys its typing timers by it."""
+    if conversation is not None:
+        conversation_id = parse_uuid(conversation, "conversation")
+        members = selectors.active_member_ids(conversation_id)
+        if user.id not in members:
+            raise ConversationNotFound(field="conversation")
+        recipients = [member for member in members if member != user.id]
+    else:
+        recipient = _recipient(user, to)
+        direct = selectors.direct_conversation_between(user.id, recipient.id)
+        if direct is None:
+            raise RecipientNotFound("You have no conversation with this user yet.", field="to")
+        conversation_id, recipients = direct.id, [recipient.id]
+    events.send_ephemeral(recipients, typing_frame(user.id, conversation_id, typing))
+    return conversation_id
 
 
 def events_prune(*, before) -> int:

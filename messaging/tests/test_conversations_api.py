@@ -51,6 +51,7 @@ def test_conversations_most_recent_first_with_last_message_unread_and_presence(
     assert bob_item["with"] == {"id": str(bob.id), "username": "bob", "presence": {"online": False, "last_seen": None}}
     assert bob_item["other_user"] == {"id": str(bob.id), "username": "bob"}  # no email unless SHARE_PEER_EMAILS
     assert bob_item["last_message"]["content"] == "from bob"
+    assert bob_item["last_message"]["sender_username"] == "bob"  # a group's preview says who wrote it
     assert bob_item["unread_count"] == 1
     assert carol_item["last_message"]["id"] == str(last.id)
     assert carol_item["last_message"]["to"] == str(user.id)

@@ -241,6 +241,43 @@ async def test_bad_group_message_frames(connect, alice, conversation, code):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
+async def test_typing_in_a_group_reaches_the_other_members_and_ends_on_send(
+    connect, group, alice, bob, carol, settings
+):
+    settings.TYPING_TIMEOUT_SECONDS = 30
+    _, alice_phone = await connect(alice)
+    _, bob_phone = await connect(bob)
+    _, carol_phone = await connect(carol)
+    await alice_phone.send({"type": "typing", "conversation": str(group.id)})
+    expected = {"type": "typing", "from": str(alice.id), "conversation": str(group.id), "typing": True}
+    for device in (bob_phone, carol_phone):
+        assert await device.recv_type("typing") == expected
+    assert "typing" not in [f["type"] for f in await alice_phone.drain()]  # not to the typist
+    await alice_phone.send({"type": "group_message", "conversation": str(group.id), "content": "done"})
+    for device in (bob_phone, carol_phone):
+        assert (await device.recv_type("typing"))["typing"] is False
+
+    await bob_phone.send({"type": "typing", "conversation": str(group.id)})
+    assert (await carol_phone.recv_type("typing"))["from"] == str(bob.id)
+    await bob_phone.send({"type": "typing", "conversation": str(group.id), "typing": False})
+    assert await carol_phone.recv_type("typing") == {**expected, "from": str(bob.id), "typing": False}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_typing_in_a_group_needs_current_membership(connect, group, alice, carol):
+    await db_sync(services.group_remove_member)(user=alice, conversation_id=group.id, member_id=carol.id)
+    _, carol_phone = await connect(carol)
+    _, alice_phone = await connect(alice)
+    await carol_phone.send({"type": "typing", "conversation": str(group.id)})
+    assert (await carol_phone.recv_type("error"))["code"] == "conversation_not_found"
+    await carol_phone.send({"type": "typing", "conversation": "nope"})
+    assert (await carol_phone.recv_type("error"))["field"] == "conversation"
+    assert "typing" not in [f["type"] for f in await alice_phone.drain()]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
 async def test_offline_group_member_gets_the_messages_on_connect(connect, group, alice, carol):
     await db_sync(services.conversation_message_send)(sender=alice, conversation=group.id, content="while away")
     _, carol_phone = await connect(carol)

@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from prometheus_client import REGISTRY
 
-from messaging import services
+from messaging import selectors, services
 from messaging.models import EventStream, Message, UserEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -304,9 +304,15 @@ async def test_typing_reaches_the_other_users_devices_and_expires(connect, alice
     _, bob_laptop = await connect(bob)
     await frames_until_silent(bob_phone)
     await frames_until_silent(bob_laptop)
+    conversation = await database_sync_to_async(selectors.direct_conversation_between)(alice.id, bob.id)
     await alice_phone.send({"type": "typing", "to": str(bob.id)})
     for device in (bob_phone, bob_laptop):
-        assert await device.recv_type("typing") == {"type": "typing", "from": str(alice.id), "typing": True}
+        assert await device.recv_type("typing") == {
+            "type": "typing",
+            "from": str(alice.id),
+            "conversation": str(conversation.id),
+            "typing": True,
+        }
     # Nothing more from alice: it stops on the server by itself.
     stop = await bob_phone.recv_type("typing", timeout=2)
     assert stop["typing"] is False

@@ -34,6 +34,7 @@ def test_finds_only_my_conversations_newest_first_without_deleted(client_for, al
     first = body[0]
     assert first["conversation"] == str(chats["reply"].conversation_id)
     assert first["content"] == "Yes, lunch sounds great"
+    assert (first["from"], first["sender_username"]) == (str(chats["reply"].sender_id), "bob")
     assert first["highlights"] == [[5, 10]]
 
 
