@@ -20,19 +20,43 @@ export class Api {
     else sessionStorage.removeItem("chat.token");
   }
 
-  async request(method, path, body) {
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+  headers(extra = {}) {
+    const headers = { Accept: "application/json", ...extra };
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    return headers;
+  }
+
+  async request(method, path, body) {
+    const json = body !== undefined && !(body instanceof FormData);
+    const response = await fetch(path, {
+      method,
+      headers: this.headers(json ? { "Content-Type": "application/json" } : {}),
+      body: json ? JSON.stringify(body) : body,
+    });
     const text = await response.text();
-    const data = text ? JSON.parse(text) : null;
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = { detail: `HTTP ${response.status}` }; }
     if (!response.ok) throw new ApiError(response.status, data);
     return { data, nextCursor: response.headers.get("X-Next-Cursor") };
   }
 
+  // A file for a message: POST /attachments answers its id, type and size.
+  upload(file) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    return this.request("POST", "/attachments", form);
+  }
+
+  // An attachment's bytes (downloads need the Authorization header, so no plain <img src>).
+  async blob(url) {
+    const response = await fetch(url, { headers: this.headers({ Accept: "*/*" }) });
+    if (!response.ok) throw new ApiError(response.status, null);
+    return response.blob();
+  }
+
   get(path) { return this.request("GET", path); }
   post(path, body = {}) { return this.request("POST", path, body); }
+  put(path, body) { return this.request("PUT", path, body); }
   patch(path, body) { return this.request("PATCH", path, body); }
   delete(path) { return this.request("DELETE", path); }
 }
@@ -80,11 +104,23 @@ export class ChatSocket {
 
   // A socket is usable once the server says hello: a refused one is accepted
   // only to carry an error frame (with retry_after when it says when) and a close.
-  opened() {
+  // A resumed socket replays what it missed, then says "synced": until then the
+  // state reads "catching up", and the count of replayed messages is reported.
+  opened(resuming) {
     this.ready = true;
     this.attempt = 0;
-    this.onState("online");
+    this.resuming = resuming;
+    this.replayed = 0;
+    this.onState(resuming ? "syncing" : "online");
     for (const frame of this.queue.splice(0)) this.ws.send(JSON.stringify(frame));
+  }
+
+  // Reconnect now instead of waiting for the backoff (the "Retry now" button).
+  retryNow() {
+    if (this.ws || this.stopped) return;
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    this.start();
   }
 
   retry(atLeastSeconds = 0) {
@@ -97,9 +133,14 @@ export class ChatSocket {
 
   receive(frame) {
     if (frame.type === "hello") {
-      if (this.lastSeq === null) this.lastSeq = frame.seq;
-      this.opened();
+      const resuming = this.lastSeq !== null;
+      if (!resuming) this.lastSeq = frame.seq;
+      this.opened(resuming);
       return;
+    }
+    if (frame.type === "synced" && this.resuming) {
+      this.resuming = false;
+      this.onState("online", 0, this.replayed);
     }
     if (frame.type === "error" && !this.ready) {
       this.retryAfter = frame.retry_after || 0;
@@ -107,21 +148,24 @@ export class ChatSocket {
     }
     if (frame.type === "resync_required") {
       this.lastSeq = frame.seq;
+      if (this.resuming) { this.resuming = false; this.onState("online"); }
       this.onResync();
       return;
     }
     if (typeof frame.seq === "number" && frame.type !== "synced") {
       if (this.lastSeq !== null && frame.seq <= this.lastSeq) return; // already applied
       this.lastSeq = frame.seq;
+      if (this.resuming && (frame.type === "direct_message" || frame.type === "group_message")) this.replayed += 1;
     }
     this.onFrame(frame);
   }
 
   // Frames sent while disconnected wait for the next connection; sends carry a
   // client_id, so a retry after a lost acknowledgement stores nothing twice.
-  send(frame) {
+  // Ephemeral frames (typing) are dropped instead: sent late they would be wrong.
+  send(frame, { queue = true } = {}) {
     if (this.ws && this.ready && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
-    else this.queue.push(frame);
+    else if (queue) this.queue.push(frame);
   }
 
   // Drop the connection as a network failure would (used by tests and the console).

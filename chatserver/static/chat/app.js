@@ -1,23 +1,31 @@
 // The browser client: plain DOM, no framework, no build step.
-import { Api, ApiError, ChatSocket } from "./api.js";
+import { Api, ChatSocket } from "./api.js";
+import { PendingFiles, attachmentList, download, imageUrl } from "./attachments.js";
+import { $, avatar, closeOnBackdrop, confirmDialog, h, highlighted, paintAvatar, svgIcon, toast } from "./dom.js";
+import { dayKey, dayLabel, hue, lastSeen, preview, relativeTime, sameRun, timeOfDay } from "./format.js";
+import { setupGroups } from "./groups.js";
 
-const $ = (id) => document.getElementById(id);
 const api = new Api();
 
 const state = {
   me: null,
   conversations: new Map(), // id -> conversation item from GET /conversations
   presence: new Map(), // user id -> {online, last_seen, version}
+  names: new Map(), // user id -> username, learnt from conversations, members and frames
+  typing: new Map(), // conversation id -> Map(user id -> timer): who is typing where
   open: null, // the open conversation
   messages: new Map(), // id -> message shown in the open conversation
   olderCursor: null,
   loadingOlder: false,
   editing: null,
-  typingSentAt: 0,
-  typingTimer: null,
+  typingSentAt: 0, // when this device last said "typing" in the open conversation
+  typingIdle: null,
+  connection: null,
 };
 
 const socket = new ChatSocket(api, { onFrame, onState: showConnection, onResync: resync });
+const pending = new PendingFiles(api, $("pending-files"), updateSendButton);
+const groups = setupGroups({ api, me: () => state.me, onCreated: (conversation) => { upsertConversation(conversation); openConversation(conversation); } });
 window.chat = { socket, state }; // for the console and end-to-end tests
 
 // ---- auth ---------------------------------------------------------------------------
@@ -61,123 +69,267 @@ async function start() {
     api.setToken(null);
     return;
   }
+  state.names.set(state.me.id, state.me.username);
   $("auth").hidden = true;
   $("app").hidden = false;
-  $("logout").hidden = false;
-  $("whoami").textContent = `Signed in as ${state.me.username}`;
+  $("whoami").textContent = state.me.username;
+  $("whoami").setAttribute("aria-label", `Signed in as ${state.me.username}`);
+  paintAvatar($("my-avatar"), state.me.id, state.me.username);
   await loadConversations();
   socket.start();
-  $("search").focus();
+  if (!touch()) $("search").focus();
+  setInterval(() => { renderConversations(); renderChatSubtitle(); }, 30_000); // relative times move on
 }
 
-function showConnection(kind, seconds) {
-  const text = { connecting: "Connecting…", online: "Online", offline: "Offline", "signed-out": "Signed out",
-    reconnecting: `Connection lost, retrying in ${seconds}s` }[kind];
-  $("connection").textContent = text;
-  $("connection").dataset.state = kind;
+// ---- connection ---------------------------------------------------------------------
+
+// The state shows beside my name; while the socket is down a banner across the
+// page says when it retries (and offers to retry now), on a phone too.
+let countdown;
+function showConnection(kind, seconds, replayed = 0) {
+  const previous = state.connection;
+  state.connection = kind;
+  clearInterval(countdown);
+  const label = $("connection");
+  const text = { connecting: "Connecting…", syncing: "Catching up…", online: "Online", offline: "Offline", "signed-out": "Signed out" };
+  label.dataset.state = kind;
+  if (kind === "reconnecting") {
+    let left = seconds;
+    const tick = () => {
+      label.textContent = `Connection lost, retrying in ${left}s`;
+      $("banner-text").textContent = `Connection lost. Retrying in ${left}s; messages you write now are sent then.`;
+      left = Math.max(0, left - 1);
+    };
+    tick();
+    countdown = setInterval(tick, 1000);
+  } else {
+    label.textContent = text[kind];
+    $("banner-text").textContent = kind === "syncing" ? "Reconnected, catching up on what you missed…" : "";
+  }
+  $("banner").hidden = !state.me || !(kind === "reconnecting" || (kind === "syncing" && previous === "reconnecting"));
+  $("retry-now").hidden = kind !== "reconnecting";
+  if (kind === "online" && (previous === "syncing" || previous === "reconnecting")) {
+    toast(replayed ? `Back online · ${replayed} new message${replayed === 1 ? "" : "s"} while you were away` : "Back online");
+  }
   if (kind === "signed-out" && state.me) { api.setToken(null); location.reload(); }
 }
+$("retry-now").addEventListener("click", () => socket.retryNow());
+window.addEventListener("online", () => socket.retryNow());
 
-// ---- conversations and search -------------------------------------------------------------
+// ---- conversations ------------------------------------------------------------------
 
 async function loadConversations() {
   const { data } = await api.get("/conversations?limit=100");
-  state.conversations = new Map(data.map((c) => [c.id, c]));
-  for (const c of data) if (c.with) mergePresence(c.with.id, c.with.presence);
+  state.conversations = new Map();
+  for (const c of data) upsertConversation(c, { render: false });
+  if (state.open) {
+    const fresh = state.conversations.get(state.open.id);
+    if (fresh) state.open = { ...fresh, memberCount: state.open.memberCount };
+    renderChatHeader();
+  }
   renderConversations();
+}
+
+function upsertConversation(c, { render = true } = {}) {
+  if (c.last_message) c.last_message = normalise(c.last_message);
+  state.conversations.set(c.id, c);
+  if (c.with) {
+    state.names.set(c.with.id, c.with.username);
+    mergePresence(c.with.id, c.with.presence);
+  }
+  if (render) renderConversations();
 }
 
 function conversationName(c) {
   return c.kind === "group" ? c.title : c.with ? c.with.username : "Conversation";
 }
 
+function author(id) {
+  return id === state.me.id ? "You" : state.names.get(id) || "Former member";
+}
+
+function typingText(conversationId) {
+  const who = [...(state.typing.get(conversationId) || new Map()).keys()].map((id) => state.names.get(id) || "Someone");
+  if (!who.length) return "";
+  const c = state.conversations.get(conversationId);
+  if (c && c.kind === "direct") return `${who[0]} is typing…`;
+  if (who.length === 1) return `${who[0]} is typing…`;
+  if (who.length === 2) return `${who[0]} and ${who[1]} are typing…`;
+  return `${who.length} people are typing…`;
+}
+
 function renderConversations() {
-  const list = $("conversations");
-  list.replaceChildren();
   const items = [...state.conversations.values()].sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
-  for (const c of items) {
-    const button = document.createElement("button");
-    button.type = "button";
-    const dot = document.createElement("span");
-    const online = c.with && state.presence.get(c.with.id)?.online;
-    dot.className = `dot${online ? " online" : ""}`;
-    dot.setAttribute("aria-hidden", "true");
-    const name = document.createElement("span");
-    name.textContent = conversationName(c);
-    button.append(dot, name);
-    const label = [conversationName(c), online ? "online" : ""];
-    if (c.unread_count) {
-      const badge = document.createElement("span");
-      badge.className = "badge";
-      badge.textContent = c.unread_count;
-      button.append(badge);
-      label.push(`${c.unread_count} unread`);
-    }
-    button.setAttribute("aria-label", label.filter(Boolean).join(", "));
-    if (state.open && state.open.id === c.id) button.setAttribute("aria-current", "true");
-    button.addEventListener("click", () => openConversation(c));
-    const li = document.createElement("li");
-    li.append(button);
-    list.append(li);
+  $("no-conversations").hidden = items.length > 0;
+  $("empty-title").textContent = items.length ? "Pick a conversation" : "Start your first conversation";
+  $("conversations").replaceChildren(...items.map(conversationItem));
+  const unread = items.reduce((sum, c) => sum + (c.unread_count || 0), 0);
+  document.title = unread ? `(${unread}) Chat` : "Chat";
+}
+
+function conversationItem(c) {
+  const name = conversationName(c);
+  const online = c.with && state.presence.get(c.with.id)?.online;
+  const last = c.last_message;
+  const typing = typingText(c.id);
+  const lastText = last ? preview(last) : c.kind === "group" ? "New group" : "No messages yet";
+  const known = last && (last.from === state.me.id || state.names.has(last.from));
+  const who = known && (last.from === state.me.id || c.kind === "group") ? `${author(last.from)}: ` : "";
+  const label = [name, online && "online", c.unread_count && `${c.unread_count} unread`,
+    typing || (last && `${who}${lastText}`), last && relativeTime(last.created_at)];
+  const face = avatar(c.with ? c.with.id : c.id, name, { group: c.kind === "group" });
+  return h("li", {},
+    h("button", {
+      type: "button", class: `conversation${c.unread_count ? " unread" : ""}`, "aria-label": label.filter(Boolean).join(", "),
+      "aria-current": state.open && state.open.id === c.id ? "true" : null, onclick: () => openConversation(c),
+    },
+    h("span", { class: "avatar-wrap" }, face, online ? h("span", { class: "online-dot" }) : null),
+    h("span", { class: "conversation-main" },
+      h("span", { class: "conversation-top" },
+        h("span", { class: "conversation-name" }, name),
+        last ? h("time", { datetime: last.created_at }, relativeTime(last.created_at)) : null),
+      h("span", { class: "conversation-bottom" },
+        typing ? h("span", { class: "conversation-preview typing-text" }, typing)
+          : h("span", { class: `conversation-preview${last && last.deleted ? " deleted" : ""}` }, who, lastText),
+        c.unread_count ? h("span", { class: "badge" }, String(c.unread_count)) : null))));
+}
+
+async function openDirect(user) {
+  try {
+    const { data } = await api.post("/conversations", { user_id: user.id });
+    upsertConversation(data);
+    closeSearch();
+    openConversation(data);
+  } catch (error) {
+    toast(error.message, { kind: "error" });
   }
 }
+
+// ---- search: people and messages ----------------------------------------------------
 
 let searchTimer;
+let searchAsked = 0;
 $("search").addEventListener("input", () => {
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(searchUsers, 250);
+  searchTimer = setTimeout(search, 250);
 });
-$("search-form").addEventListener("submit", (event) => { event.preventDefault(); searchUsers(); });
+$("search").addEventListener("keydown", (event) => { if (event.key === "Escape") closeSearch(); });
+$("search-form").addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(searchTimer); search(); });
 
-async function searchUsers() {
-  const q = $("search").value.trim();
-  const results = $("search-results");
-  results.replaceChildren();
-  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(q)) return;
-  const { data } = await api.get(`/users/search?q=${encodeURIComponent(q)}&limit=10`);
-  for (const user of data) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = `Chat with ${user.username}`;
-    button.addEventListener("click", async () => {
-      const { data: conversation } = await api.post("/conversations", { user_id: user.id });
-      state.conversations.set(conversation.id, conversation);
-      mergePresence(conversation.with.id, conversation.with.presence);
-      results.replaceChildren();
-      $("search").value = "";
-      renderConversations();
-      openConversation(conversation);
-    });
-    const li = document.createElement("li");
-    li.append(button);
-    results.append(li);
-  }
+function closeSearch() {
+  $("search").value = "";
+  $("search-panel").hidden = true;
+  $("conversations").hidden = false;
 }
 
-// ---- the open conversation ------------------------------------------------------------
+async function search() {
+  const q = $("search").value.trim();
+  const asked = ++searchAsked;
+  if (!q) return closeSearch();
+  $("search-panel").hidden = false;
+  $("conversations").hidden = true;
+  $("no-conversations").hidden = true;
+  const people = /^[A-Za-z0-9_.-]{1,32}$/.test(q) ? api.get(`/users/search?q=${encodeURIComponent(q)}&limit=8`) : Promise.resolve({ data: [] });
+  const messages = api.get(`/messages/search?q=${encodeURIComponent(q)}&limit=20`);
+  const [found, hits] = await Promise.allSettled([people, messages]);
+  if (asked !== searchAsked) return; // a newer search is on its way
+  const users = found.status === "fulfilled" ? found.value.data.filter((user) => user.id !== state.me.id) : [];
+  $("search-results").replaceChildren(...(users.length ? users.map((user) => h("li", {},
+    h("button", { type: "button", class: "person", "aria-label": `Chat with ${user.username}`, onclick: () => openDirect(user) },
+      avatar(user.id, user.username), h("span", {}, user.username)))) : [h("li", { class: "none" }, "No one by that name")]));
+  const results = hits.status === "fulfilled" ? hits.value.data : [];
+  $("message-results").replaceChildren(...(results.length ? results.map(messageResult)
+    : [h("li", { class: "none" }, hits.status === "fulfilled" ? "No messages found" : hits.reason.message)]));
+}
 
-async function openConversation(conversation) {
+function messageResult(hit) {
+  const c = state.conversations.get(hit.conversation);
+  const where = c ? conversationName(c) : "Conversation";
+  return h("li", {},
+    h("button", { type: "button", class: "hit", onclick: () => { closeSearch(); if (c) openConversation(c, { reveal: hit.id }); } },
+      h("span", { class: "conversation-top" },
+        h("span", { class: "conversation-name" }, where),
+        h("time", { datetime: hit.timestamp }, relativeTime(hit.timestamp))),
+      h("span", { class: "hit-text" }, `${author(hit.from)}: `, highlighted(hit.content, hit.highlights || []))));
+}
+
+// ---- the open conversation ----------------------------------------------------------
+
+async function openConversation(conversation, { reveal } = {}) {
+  stopTyping();
   state.open = conversation;
   state.messages = new Map();
   state.olderCursor = null;
   cancelEdit();
+  pending.clear();
+  $("message-input").value = "";
   $("messages").replaceChildren();
-  $("typing").textContent = "";
+  $("empty").hidden = true;
   $("chat").hidden = false;
   $("app").classList.add("chat-open");
-  $("chat-title").textContent = conversationName(conversation);
-  renderPeerPresence();
+  renderChatHeader();
   renderConversations();
+  if (conversation.kind === "group") loadMemberNames(conversation.id);
   await loadOlder();
+  if (reveal) await revealMessage(reveal);
   markRead();
-  $("message-input").focus();
+  if (!touch()) $("message-input").focus();
+}
+
+// On touch screens the keyboard would cover half the page: nothing is focused unasked.
+function touch() {
+  return matchMedia("(pointer: coarse)").matches;
+}
+
+async function loadMemberNames(id) {
+  try {
+    const names = await groups.memberNames(id);
+    for (const [userId, username] of names) state.names.set(userId, username);
+    if (state.open && state.open.id === id) {
+      state.open.memberCount = names.size;
+      for (const message of state.messages.values()) updateMessage(message.id, {});
+      renderChatSubtitle();
+    }
+  } catch { /* a former member no longer sees the list */ }
+}
+
+function renderChatHeader() {
+  const c = state.open;
+  if (!c) return;
+  $("chat-title").textContent = conversationName(c);
+  paintAvatar($("chat-avatar"), c.with ? c.with.id : c.id, conversationName(c), { group: c.kind === "group" });
+  $("group-info").hidden = c.kind !== "group" || !c.active;
+  $("inactive").hidden = c.active !== false;
+  for (const control of [$("message-input"), $("send"), $("attach")]) control.disabled = c.active === false;
+  renderChatSubtitle();
+}
+
+function renderChatSubtitle() {
+  const c = state.open;
+  if (!c) return;
+  const typing = typingText(c.id);
+  $("typing").textContent = typing;
+  let text = "";
+  if (c.kind === "group") text = c.memberCount ? `${c.memberCount} members` : "Group";
+  else {
+    const presence = c.with && state.presence.get(c.with.id);
+    text = !presence ? "" : presence.online ? "online" : lastSeen(presence.last_seen);
+  }
+  $("peer-presence").textContent = text;
 }
 
 $("back").addEventListener("click", () => {
+  stopTyping();
   $("app").classList.remove("chat-open");
+  $("chat").hidden = true;
+  $("empty").hidden = false;
   state.open = null;
   renderConversations();
 });
+$("group-info").addEventListener("click", () => groups.openMembers(state.open));
+$("new-group").addEventListener("click", () => groups.openNewGroup());
+$("empty-group").addEventListener("click", () => groups.openNewGroup());
+$("empty-find").addEventListener("click", () => $("search").focus());
 
 async function loadOlder() {
   if (!state.open || state.loadingOlder) return;
@@ -185,78 +337,136 @@ async function loadOlder() {
   const list = $("messages");
   const previousHeight = list.scrollHeight;
   const cursor = state.olderCursor ? `&cursor=${encodeURIComponent(state.olderCursor)}` : "";
+  const id = state.open.id;
   try {
-    const { data, nextCursor } = await api.get(`/conversations/${state.open.id}/messages?limit=30${cursor}`);
+    const { data, nextCursor } = await api.get(`/conversations/${id}/messages?limit=30${cursor}`);
+    if (!state.open || state.open.id !== id) return;
     state.olderCursor = nextCursor;
-    for (const message of data) addMessage(normalise(message), { prepend: true });
+    for (const message of data) addMessage(normalise(message), { prepend: true, layout: false });
+    layout();
     if (cursor) list.scrollTop = list.scrollHeight - previousHeight;
     else list.scrollTop = list.scrollHeight;
+  } catch (error) {
+    toast(error.message, { kind: "error" });
   } finally {
     state.loadingOlder = false;
   }
 }
 
+// A search hit may be older than the first page: load pages until it is shown.
+async function revealMessage(id) {
+  for (let page = 0; !state.messages.has(id) && state.olderCursor && page < 20; page++) await loadOlder();
+  const li = $(`m-${id}`);
+  if (!li) return toast("That message is no longer in this conversation.");
+  li.scrollIntoView({ block: "center" });
+  li.classList.add("flash");
+  setTimeout(() => li.classList.remove("flash"), 2000);
+}
+
 $("messages").addEventListener("scroll", () => {
-  if ($("messages").scrollTop < 40 && state.olderCursor) loadOlder();
+  if ($("messages").scrollTop < 80 && state.olderCursor) loadOlder();
 });
 
 function normalise(message) {
-  // History items use ISO timestamps; live frames carry created_at.
-  return { ...message, created_at: message.created_at || message.timestamp };
+  // History items carry `timestamp` (ISO) and read state; live frames carry created_at.
+  const normalised = { ...message, created_at: message.created_at || message.timestamp };
+  if (message.from && message.sender_username) state.names.set(message.from, message.sender_username);
+  if (!normalised.status && normalised.from === state.me?.id && message.is_read !== undefined) {
+    normalised.status = message.is_read ? "read" : "sent";
+  }
+  return normalised;
 }
 
-function addMessage(message, { prepend = false } = {}) {
+function addMessage(message, { prepend = false, layout: relayout = true } = {}) {
   if (state.messages.has(message.id)) return updateMessage(message.id, message);
   state.messages.set(message.id, message);
-  const li = document.createElement("li");
-  li.id = `m-${message.id}`;
-  li.className = `message${message.from === state.me.id ? " mine" : ""}${message.pending ? " pending" : ""}`;
+  const li = h("li", { id: `m-${message.id}`, class: "message", dataset: { id: message.id } });
   renderMessage(li, message);
   const list = $("messages");
   if (prepend) list.prepend(li);
   else {
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
     list.append(li);
-    if (atBottom) list.scrollTop = list.scrollHeight;
+    if (relayout) layout();
+    if (atBottom || message.from === state.me.id) list.scrollTop = list.scrollHeight;
+    return;
   }
+  if (relayout) layout();
 }
 
+// Day separators before the first message of each day, and consecutive messages
+// of one sender grouped (the CSS rounds and spaces runs by these classes).
+function layout() {
+  const list = $("messages");
+  const separators = new Map([...list.querySelectorAll("li.day")].map((li) => [li.dataset.day, li]));
+  const used = new Set();
+  let previous = null;
+  let previousLi = null;
+  for (const li of [...list.querySelectorAll("li.message")]) {
+    const message = state.messages.get(li.dataset.id);
+    const day = dayKey(message.created_at);
+    if (!previous || dayKey(previous.created_at) !== day) {
+      const separator = separators.get(day) || h("li", { class: "day", dataset: { day } }, h("span", {}, dayLabel(message.created_at)));
+      if (li.previousElementSibling !== separator) list.insertBefore(separator, li);
+      used.add(day);
+    }
+    const continues = sameRun(previous, message);
+    li.classList.toggle("first", !continues);
+    if (previousLi) previousLi.classList.toggle("last", !continues);
+    previous = message;
+    previousLi = li;
+  }
+  if (previousLi) previousLi.classList.add("last");
+  for (const [day, separator] of separators) if (!used.has(day)) separator.remove();
+}
+
+const STATUS = {
+  sending: ["Sending", "M12 7v5l3 2"],
+  sent: ["Sent", "M5 12l4 4 10-10"],
+  delivered: ["Delivered", "M2 12l4 4 10-10M9 16l1 1 10-10"],
+  read: ["Read", "M2 12l4 4 10-10M9 16l1 1 10-10"],
+};
+
 function renderMessage(li, message) {
-  li.replaceChildren();
-  const text = document.createElement("span");
-  text.className = "text";
-  text.textContent = message.deleted ? "Message deleted" : message.content;
+  const mine = message.from === state.me.id;
+  const group = state.open && state.open.kind === "group";
+  li.classList.toggle("mine", mine);
+  li.classList.toggle("pending", Boolean(message.pending));
   li.classList.toggle("deleted", Boolean(message.deleted));
-  li.append(text);
-  for (const file of message.deleted ? [] : message.attachments || []) {
-    const link = document.createElement("button");
-    link.type = "button";
-    link.textContent = ` 📎 ${file.name}`;
-    link.addEventListener("click", () => download(file));
-    li.append(link);
+  const files = message.deleted ? [] : message.attachments || [];
+  const bubble = h("div", { class: "bubble", onclick: mine ? () => li.classList.toggle("show-actions") : null },
+    files.length ? attachmentList(api, files, { onOpenImage: openImage }) : null,
+    message.deleted ? h("span", { class: "text" }, "Message deleted")
+      : message.content ? h("span", { class: "text" }, message.content) : null,
+    h("span", { class: "meta" },
+      h("time", { datetime: message.created_at, title: new Date(message.created_at).toLocaleString() }, timeOfDay(message.created_at)),
+      message.edited_at && !message.deleted ? h("span", {}, " · edited") : null,
+      mine && !message.deleted ? statusMark(message) : null));
+  const parts = [];
+  if (group && !mine) {
+    const name = h("span", { class: "author" }, author(message.from));
+    name.style.setProperty("--hue", hue(message.from)); // the same colour as the person's avatar
+    parts.push(name);
   }
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  const time = new Date(message.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  const author = message.from === state.me.id ? "You" : state.open && state.open.kind === "group" ? "" : conversationName(state.open);
-  meta.textContent = [author, time, message.edited_at && !message.deleted ? "edited" : "", message.status || ""].filter(Boolean).join(" · ");
-  li.append(meta);
-  if (message.from === state.me.id && !message.deleted && !message.pending) {
-    const actions = document.createElement("span");
-    actions.className = "actions";
-    const edit = document.createElement("button");
-    edit.type = "button";
-    edit.textContent = "Edit";
-    edit.setAttribute("aria-label", `Edit message: ${message.content}`);
-    edit.addEventListener("click", () => startEdit(message.id));
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.textContent = "Delete";
-    remove.setAttribute("aria-label", `Delete message: ${message.content}`);
-    remove.addEventListener("click", () => deleteMessage(message.id));
-    actions.append(edit, remove);
-    li.append(actions);
+  parts.push(bubble);
+  if (mine && !message.deleted && !message.pending) {
+    parts.push(h("span", { class: "actions" },
+      message.content ? h("button", { type: "button", "aria-label": `Edit message: ${message.content}`, title: "Edit", onclick: () => startEdit(message.id) },
+        svgIcon("M4 20h4L19 9l-4-4L4 16zM14 6l4 4")) : null,
+      h("button", { type: "button", "aria-label": `Delete message: ${message.content || "attachment"}`, title: "Delete", onclick: () => deleteMessage(message.id) },
+        svgIcon("M5 7h14M10 7V4h4v3M7 7l1 13h8l1-13"))));
   }
+  if (message.failed) {
+    parts.push(h("span", { class: "failed", role: "alert" }, `Not sent: ${message.failed} `,
+      message.frame ? h("button", { type: "button", class: "link", onclick: () => retrySend(message.id) }, "Retry") : null));
+  }
+  li.replaceChildren(...parts);
+}
+
+function statusMark(message) {
+  if (message.failed) return null;
+  const [label, path] = STATUS[message.pending ? "sending" : message.status || "sent"];
+  return h("span", { class: `status ${label.toLowerCase()}`, title: label }, svgIcon(path), h("span", { class: "visually-hidden" }, ` ${label.toLowerCase()}`));
 }
 
 function updateMessage(id, changes) {
@@ -264,66 +474,149 @@ function updateMessage(id, changes) {
   if (!message) return;
   Object.assign(message, changes);
   const li = $(`m-${id}`);
-  if (li) {
-    li.classList.toggle("pending", Boolean(message.pending));
-    renderMessage(li, message);
-  }
+  if (li) renderMessage(li, message);
 }
 
-async function download(file) {
-  const response = await fetch(file.url, { headers: { Authorization: `Bearer ${api.token}` } });
-  const url = URL.createObjectURL(await response.blob());
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = file.name;
-  a.click();
-  URL.revokeObjectURL(url);
+function openImage(file) {
+  const dialog = $("image-dialog");
+  $("image-full").alt = file.name;
+  $("image-full").removeAttribute("src");
+  imageUrl(api, file).then((url) => { $("image-full").src = url; });
+  $("image-download").onclick = () => download(api, file);
+  dialog.showModal();
 }
+$("image-close").addEventListener("click", () => $("image-dialog").close());
+closeOnBackdrop($("image-dialog"));
 
-// ---- sending, editing, deleting --------------------------------------------------------
+// ---- composing: text, files, typing -------------------------------------------------
+
+function updateSendButton() {
+  const empty = !$("message-input").value.trim() && pending.count === 0;
+  $("send").classList.toggle("idle", empty || pending.uploading);
+}
 
 $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = $("message-input");
   const content = input.value;
-  if (!content.trim() || !state.open) return;
-  input.value = "";
+  if (!state.open || state.open.active === false) return;
   if (state.editing) {
+    if (!content.trim()) return;
     const id = state.editing;
     cancelEdit();
-    try { await api.patch(`/messages/${id}`, { content }); } catch (error) { alert(error.message); }
+    input.value = "";
+    try { await api.patch(`/messages/${id}`, { content }); } catch (error) { toast(error.message, { kind: "error" }); }
     return;
   }
-  state.typingSentAt = 0; // the server ends "typing" on send; the next keystroke starts it again
+  if (pending.uploading) return toast("Wait for the files to finish uploading.");
+  if (pending.failed) return toast("Remove the files that could not be uploaded first.", { kind: "error" });
+  if (!content.trim() && pending.count === 0) return;
+  const attachments = pending.take();
+  input.value = "";
+  autosize();
+  stopTyping({ tell: false }); // the server ends "typing" when the message arrives
   const clientId = crypto.randomUUID();
   const frame = state.open.kind === "group"
-    ? { type: "group_message", conversation: state.open.id, content, client_id: clientId }
-    : { type: "direct_message", to: state.open.with.id, content, client_id: clientId };
-  addMessage({ id: clientId, from: state.me.id, content, created_at: new Date().toISOString(), pending: true });
+    ? { type: "group_message", conversation: state.open.id, content: content.trim() ? content : "", client_id: clientId }
+    : { type: "direct_message", to: state.open.with.id, content: content.trim() ? content : "", client_id: clientId };
+  if (attachments.length) frame.attachments = attachments.map((file) => file.id);
+  addMessage({ id: clientId, from: state.me.id, content: frame.content, attachments, created_at: new Date().toISOString(), pending: true, frame });
   socket.send(frame);
+  updateSendButton();
 });
 
+function retrySend(id) {
+  const message = state.messages.get(id);
+  updateMessage(id, { failed: null, pending: true });
+  socket.send(message.frame);
+}
+
 $("message-input").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey) {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     $("composer").requestSubmit();
   } else if (event.key === "Escape" && state.editing) {
     cancelEdit();
+    $("message-input").value = "";
+  } else if (event.key === "ArrowUp" && !$("message-input").value) {
+    const mine = [...state.messages.values()].filter((m) => m.from === state.me.id && !m.deleted && !m.pending && m.content);
+    if (mine.length) { event.preventDefault(); startEdit(mine[mine.length - 1].id); }
   }
 });
 
+function autosize() {
+  const input = $("message-input");
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+
 $("message-input").addEventListener("input", () => {
-  if (!state.open || state.open.kind !== "direct" || state.editing) return;
+  autosize();
+  updateSendButton();
+  if (!state.open || state.editing || state.open.active === false) return;
+  if (!$("message-input").value.trim()) return stopTyping(); // cleared: the indicator ends at once
   if (Date.now() - state.typingSentAt > 3000) {
     state.typingSentAt = Date.now();
-    socket.send({ type: "typing", to: state.open.with.id });
+    socket.send({ ...typingTarget(state.open), type: "typing", typing: true }, { queue: false });
   }
+  clearTimeout(state.typingIdle);
+  state.typingIdle = setTimeout(stopTyping, 4000); // stopped typing: it ends soon after
+});
+
+$("message-input").addEventListener("paste", (event) => {
+  const files = [...event.clipboardData.files];
+  if (files.length) { event.preventDefault(); addFiles(files); }
+});
+
+function typingTarget(c) {
+  return c.kind === "group" ? { conversation: c.id } : { to: c.with.id };
+}
+
+function stopTyping({ tell = true } = {}) {
+  clearTimeout(state.typingIdle);
+  if (state.typingSentAt && tell && state.open) socket.send({ ...typingTarget(state.open), type: "typing", typing: false }, { queue: false });
+  state.typingSentAt = 0;
+}
+
+function addFiles(files) {
+  if (!state.open || state.open.active === false) return;
+  const problem = pending.add(files);
+  if (problem) toast(problem, { kind: "error" });
+}
+
+$("attach").addEventListener("click", () => $("file-input").click());
+$("file-input").addEventListener("change", () => {
+  addFiles([...$("file-input").files]);
+  $("file-input").value = "";
+  $("message-input").focus();
+});
+
+// Drag and drop anywhere on the open conversation.
+let dragDepth = 0;
+const dragsFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+$("chat").addEventListener("dragenter", (event) => {
+  if (!dragsFiles(event)) return;
+  event.preventDefault();
+  dragDepth += 1;
+  $("drop-zone").hidden = false;
+});
+$("chat").addEventListener("dragover", (event) => { if (dragsFiles(event)) event.preventDefault(); });
+$("chat").addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) $("drop-zone").hidden = true;
+});
+$("chat").addEventListener("drop", (event) => {
+  event.preventDefault();
+  dragDepth = 0;
+  $("drop-zone").hidden = true;
+  addFiles([...event.dataTransfer.files]);
 });
 
 function startEdit(id) {
   state.editing = id;
   $("editing").hidden = false;
   $("message-input").value = state.messages.get(id).content;
+  autosize();
   $("message-input").focus();
 }
 
@@ -334,8 +627,13 @@ function cancelEdit() {
 $("cancel-edit").addEventListener("click", () => { cancelEdit(); $("message-input").value = ""; });
 
 async function deleteMessage(id) {
-  if (!confirm("Delete this message for everyone?")) return;
-  try { await api.delete(`/messages/${id}/delete`); } catch (error) { alert(error.message); }
+  const sure = await confirmDialog({
+    title: "Delete this message?",
+    body: "It is removed for everyone in the conversation, on every device.",
+    confirm: "Delete for everyone",
+  });
+  if (!sure) return;
+  try { await api.delete(`/messages/${id}/delete`); } catch (error) { toast(error.message, { kind: "error" }); }
 }
 
 function markRead() {
@@ -347,45 +645,53 @@ function markRead() {
 }
 document.addEventListener("visibilitychange", markRead);
 
-// ---- frames from the server ---------------------------------------------------------------
+// ---- frames from the server ---------------------------------------------------------
 
 function onFrame(frame) {
   const handler = {
     direct_message: onMessage,
     group_message: onMessage,
     ack: onAck,
-    message_edited: (f) => updateMessage(f.id, { content: f.content, edited_at: f.edited_at }),
-    message_deleted: (f) => updateMessage(f.id, { deleted: true }),
+    message_edited: (f) => changeMessage(f, { content: f.content, edited_at: f.edited_at }),
+    message_deleted: (f) => changeMessage(f, { deleted: true }),
     message_delivered: (f) => setStatus(f.ids, "delivered"),
     message_read: (f) => setStatusUpTo(f.id, "read"),
     unread: (f) => { const c = state.conversations.get(f.conversation); if (c) { c.unread_count = f.count; renderConversations(); } },
-    presence: (f) => { mergePresence(f.user_id, f); renderConversations(); renderPeerPresence(); },
+    presence: (f) => { mergePresence(f.user_id, f); renderConversations(); renderChatSubtitle(); },
     typing: onTyping,
     conversation_created: () => loadConversations(),
     conversation_renamed: () => loadConversations(),
-    member_joined: () => loadConversations(),
+    member_joined: (f) => { for (const m of f.members || []) state.names.set(m.id, m.username); loadConversations(); },
     member_left: () => loadConversations(),
-    error: (f) => { if (f.client_id) updateMessage(f.client_id, { status: `not sent: ${f.detail}` }); },
+    error: onError,
   }[frame.type];
   if (handler) handler(frame);
 }
 
 function onMessage(frame) {
-  let conversation = state.conversations.get(frame.conversation);
+  const conversation = state.conversations.get(frame.conversation);
   if (!conversation) return loadConversations();
-  conversation.last_activity_at = frame.created_at;
-  conversation.last_message = frame;
+  const message = normalise(frame);
+  conversation.last_activity_at = message.created_at;
+  conversation.last_message = message;
+  typingEnded(frame.conversation, frame.from);
   const open = state.open && state.open.id === frame.conversation;
   if (frame.from !== state.me.id && !(open && !document.hidden)) conversation.unread_count += 1;
   if (open) {
-    if (frame.client_id && state.messages.has(frame.client_id)) replacePending(frame.client_id, frame);
-    addMessage(normalise(frame));
-    if (frame.from !== state.me.id) {
-      typingStopped();
-      socket.send({ type: "read", conversation: frame.conversation, up_to: frame.id });
-    }
+    if (frame.client_id && state.messages.has(frame.client_id)) replacePending(frame.client_id, message);
+    addMessage(message);
+    if (frame.from !== state.me.id) socket.send({ type: "read", conversation: frame.conversation, up_to: frame.id });
   }
   renderConversations();
+}
+
+function changeMessage(frame, changes) {
+  const c = state.conversations.get(frame.conversation);
+  if (c && c.last_message && c.last_message.id === frame.id) {
+    Object.assign(c.last_message, changes);
+    renderConversations();
+  }
+  updateMessage(frame.id, changes);
 }
 
 function onAck(frame) {
@@ -394,14 +700,22 @@ function onAck(frame) {
   }
 }
 
+function onError(frame) {
+  if (frame.client_id && state.messages.has(frame.client_id)) {
+    updateMessage(frame.client_id, { pending: false, failed: frame.detail });
+  } else if (frame.code !== "invalid_token") {
+    toast(frame.detail, { kind: "error" });
+  }
+}
+
 function replacePending(clientId, message) {
-  const pending = state.messages.get(clientId);
+  const pendingMessage = state.messages.get(clientId);
   const li = $(`m-${clientId}`);
   state.messages.delete(clientId);
-  if (state.messages.has(message.id)) { if (li) li.remove(); return; }
-  const real = { ...pending, ...normalise(message), pending: false, status: "sent" };
+  if (state.messages.has(message.id)) { if (li) li.remove(); layout(); return; }
+  const real = { ...pendingMessage, ...message, pending: false, failed: null, frame: null, status: "sent" };
   state.messages.set(real.id, real);
-  if (li) { li.id = `m-${real.id}`; li.classList.remove("pending"); renderMessage(li, real); }
+  if (li) { li.id = `m-${real.id}`; li.dataset.id = real.id; renderMessage(li, real); }
 }
 
 function setStatus(ids, status) {
@@ -413,10 +727,10 @@ function setStatus(ids, status) {
 
 function setStatusUpTo(id, status) {
   // Everything of mine up to and including ``id``, in the order shown.
-  for (const li of $("messages").children) {
-    const message = state.messages.get(li.id.slice(2));
-    if (message && message.from === state.me.id) updateMessage(message.id, { status });
-    if (li.id === `m-${id}`) break;
+  for (const li of $("messages").querySelectorAll("li.message")) {
+    const message = state.messages.get(li.dataset.id);
+    if (message && message.from === state.me.id && !message.pending) updateMessage(message.id, { status });
+    if (li.dataset.id === id) break;
   }
 }
 
@@ -427,26 +741,31 @@ function mergePresence(userId, presence) {
   }
 }
 
-function renderPeerPresence() {
-  const peer = state.open && state.open.with;
-  const presence = peer && state.presence.get(peer.id);
-  $("peer-presence").textContent = !presence ? "" : presence.online ? "online"
-    : presence.last_seen ? `last seen ${new Date(presence.last_seen).toLocaleString()}` : "offline";
-}
-
+// Who is typing where. Direct conversations' frames name only the sender.
 function onTyping(frame) {
-  if (!state.open || !state.open.with || state.open.with.id !== frame.from) return;
-  if (frame.typing) {
-    $("typing").textContent = `${state.open.with.username} is typing…`;
-    clearTimeout(state.typingTimer);
-    state.typingTimer = setTimeout(typingStopped, 8000);
-  } else {
-    typingStopped();
-  }
+  const c = frame.conversation ? state.conversations.get(frame.conversation)
+    : [...state.conversations.values()].find((item) => item.with && item.with.id === frame.from);
+  if (!c) return;
+  if (!frame.typing) return typingEnded(c.id, frame.from);
+  const who = state.typing.get(c.id) || new Map();
+  clearTimeout(who.get(frame.from));
+  // The server ends it within seconds; this only covers a frame lost with a socket.
+  who.set(frame.from, setTimeout(() => typingEnded(c.id, frame.from), 8000));
+  state.typing.set(c.id, who);
+  renderTyping();
 }
 
-function typingStopped() {
-  $("typing").textContent = "";
+function typingEnded(conversationId, userId) {
+  const who = state.typing.get(conversationId);
+  if (!who || !who.has(userId)) return;
+  clearTimeout(who.get(userId));
+  who.delete(userId);
+  renderTyping();
+}
+
+function renderTyping() {
+  renderConversations();
+  renderChatSubtitle();
 }
 
 async function resync() {
