@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One-command setup for the chat server; needs only Python 3.11+.
 
-    python3 dev.py serve   # create .venv, install, migrate, serve on http://localhost:8080
+    python3 dev.py serve   # create .venv, install, migrate, serve on http://localhost:8080 (and send pushes)
     python3 dev.py test    # create .venv, install test tools, run the test suite
     python3 dev.py lint    # ruff
     python3 dev.py manage createsuperuser   # any manage.py command, in development mode
@@ -14,6 +14,7 @@ other start without real secrets.
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -62,7 +63,19 @@ def development_env() -> dict[str, str]:
 def serve(args: list[str]) -> int:
     ensure_environment("requirements.txt")
     run([PYTHON, "manage.py", "migrate", "--noinput"], env=development_env())
-    return run([PYTHON, "manage.py", "runserver", *args], check=False, env=development_env())
+    # Push notifications go out from a worker beside the server; its job queue
+    # is the same database, so there is still nothing else to run.
+    worker = subprocess.Popen([str(PYTHON), "manage.py", "push_worker"], cwd=ROOT, env=development_env())
+    # A SIGTERM to this script stops both children (Ctrl-C reaches them by itself).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return run([PYTHON, "manage.py", "runserver", *args], check=False, env=development_env())
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 def manage(args: list[str]) -> int:

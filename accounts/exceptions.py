@@ -20,7 +20,7 @@ class WeakPassword(InvalidInput):
 
 class NothingToUpdate(InvalidInput):
     code = "nothing_to_update"
-    default_detail = "Provide at least one of: username, email, read_receipts."
+    default_detail = "Provide at least one of: username, email, read_receipts, push_show_content."
 
 
 class InvalidCredentials(DomainError):

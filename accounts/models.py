@@ -62,6 +62,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     token_version = models.PositiveIntegerField(default=0, editable=False)
     # Whether others see when this user has read their messages.
     read_receipts = models.BooleanField(default=True)
+    # Whether push notifications carry an excerpt of the message (off: they leave
+    # this server for Google's, Apple's or Mozilla's push services).
+    push_show_content = models.BooleanField(default=False)
     # When the last device of this user went offline (presence).
     last_seen = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)

@@ -34,25 +34,33 @@ class ProfileUpdateSerializer(serializers.Serializer):
     read_receipts = serializers.BooleanField(
         required=False, help_text="Whether others see when you have read their messages."
     )
+    push_show_content = serializers.BooleanField(
+        required=False,
+        help_text="Whether push notifications carry an excerpt of the message (off by default: they pass "
+        "through Google's, Apple's or Mozilla's push services).",
+    )
 
 
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "username", "email", "created", "read_receipts"]
+        fields = ["id", "username", "email", "created", "read_receipts", "push_show_content"]
         read_only_fields = fields
 
 
 class UserUpdatedSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "username", "email", "updated", "read_receipts"]
+        fields = ["id", "username", "email", "updated", "read_receipts", "push_show_content"]
         read_only_fields = fields
 
 
 class PasswordChangeSerializer(serializers.Serializer):
     current_password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
     new_password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True)
+    forget_devices = serializers.BooleanField(
+        default=False, help_text="Also remove every push target (a lost or stolen device stops getting notifications)."
+    )
 
 
 class TicketSerializer(serializers.Serializer):

@@ -24,6 +24,7 @@ from accounts.exceptions import (
 )
 from accounts.models import User, normalize_email
 from accounts.selectors import user_get_active, user_get_by_email
+from accounts.signals import password_changed
 from chatserver.errors import InvalidInput, RateLimited
 from messaging import events, ratelimit
 
@@ -74,25 +75,32 @@ def user_register(*, username: str, email: str, password: str) -> User:
 
 
 def user_update_profile(
-    user: User, *, username: str | None = None, email: str | None = None, read_receipts: bool | None = None
+    user: User,
+    *,
+    username: str | None = None,
+    email: str | None = None,
+    read_receipts: bool | None = None,
+    push_show_content: bool | None = None,
 ) -> User:
-    """Change username, email and/or the read-receipts setting; nothing else is writable through here."""
-    if username is None and email is None and read_receipts is None:
+    """Change username, email and/or the privacy settings; nothing else is writable through here."""
+    changes = {
+        "username": username,
+        "email": normalize_email(email) if email is not None else None,
+        "read_receipts": read_receipts,
+        "push_show_content": push_show_content,
+    }
+    changes = {field: value for field, value in changes.items() if value is not None}
+    if not changes:
         raise NothingToUpdate()
-    original = (user.username, user.email, user.read_receipts)
-    if username is not None:
-        user.username = username
-    if email is not None:
-        user.email = normalize_email(email)
-    if read_receipts is not None:
-        user.read_receipts = read_receipts
+    original = {field: getattr(user, field) for field in changes}
+    for field, value in changes.items():
+        setattr(user, field, value)
     try:
-        return _save_validated(
-            user, exclude=["password"], update_fields=["username", "email", "read_receipts", "updated"]
-        )
+        return _save_validated(user, exclude=["password"], update_fields=[*changes, "updated"])
     except InvalidInput:
         # Leave the caller's instance as stored, not half-changed.
-        user.username, user.email, user.read_receipts = original
+        for field, value in original.items():
+            setattr(user, field, value)
         raise
 
 
@@ -118,10 +126,11 @@ def user_authenticate(*, email: str, password: str) -> User:
     raise InvalidCredentials()
 
 
-def user_change_password(user: User, *, current_password: str, new_password: str) -> str:
+def user_change_password(user: User, *, current_password: str, new_password: str, forget_devices: bool = False) -> str:
     """Set a new password and revoke every token issued before; returns a fresh token.
 
-    Open sockets holding an old token are closed on every process.
+    Open sockets holding an old token are closed on every process. With
+    ``forget_devices`` the user's push targets are removed too.
     """
     if not user.check_password(current_password):
         raise WrongPassword(field="current_password")
@@ -133,6 +142,7 @@ def user_change_password(user: User, *, current_password: str, new_password: str
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(password=user.password, updated=timezone.now())
         user_revoke_tokens(user)
+        password_changed.send(sender=User, user=user, forget_devices=forget_devices)
     logger.info("Password changed for user %s; older tokens revoked", user.id)
     return token_issue(user)
 

@@ -81,6 +81,17 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR") and _observe_gc not in gc.call
     gc.callbacks.append(_observe_gc)
 
 
+# Collectors that read their values from the database (totals kept by other
+# processes, such as the push worker's), registered by their apps. Their own
+# registry: they are read only when /metrics is served, never by whoever
+# walks the process registry (and never from the event loop).
+_DATABASE_REGISTRY = CollectorRegistry(auto_describe=False)
+
+
+def register_database_collector(collector) -> None:
+    _DATABASE_REGISTRY.register(collector)
+
+
 def _registry() -> CollectorRegistry | None:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return None
@@ -99,5 +110,5 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         raise Http404  # no hint that the endpoint exists
     registry = _registry()
-    body = generate_latest(registry) if registry else generate_latest()
+    body = (generate_latest(registry) if registry else generate_latest()) + generate_latest(_DATABASE_REGISTRY)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -17,6 +17,7 @@ _DESCRIPTIONS = {
     404: "Not found.",
     413: "Too large.",
     415: "Unsupported file type.",
+    409: "Conflicts with what is there.",
     429: "Rate limited.",
 }
 

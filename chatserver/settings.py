@@ -96,6 +96,8 @@ INSTALLED_APPS = [
     "chatserver",
     "accounts",
     "messaging",
+    "messaging.push",
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +298,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets share the field name "kind" (conversations, push targets).
+    "ENUM_NAME_OVERRIDES": {"PushTargetKindEnum": "messaging.push.models.PushTarget.Kind"},
 }
 
 # --------------------------------------------------------------------------
@@ -387,6 +391,56 @@ SHUTDOWN_TIMEOUT_SECONDS = env.float("SHUTDOWN_TIMEOUT_SECONDS", default=20)
 
 # Prometheus metrics at /metrics, only for requests bearing this token (unset: 404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --------------------------------------------------------------------------
+# Push notifications (messaging.push): `manage.py push_worker` sends them.
+# --------------------------------------------------------------------------
+
+# A conversation's new messages wait this long for a device to get them (or,
+# with PUSH_WHEN=unread, for their reader to read them) before they are pushed;
+# every message of that window is one notification.
+PUSH_GRACE_SECONDS = env.float("PUSH_GRACE_SECONDS", default=10)
+PUSH_WHEN = env.str("PUSH_WHEN", default="undelivered")
+if PUSH_WHEN not in ("undelivered", "unread"):
+    raise ImproperlyConfigured("PUSH_WHEN must be 'undelivered' or 'unread'")
+# At most one push of a conversation to a user this often; what comes meanwhile waits.
+PUSH_MIN_INTERVAL_SECONDS = env.float("PUSH_MIN_INTERVAL_SECONDS", default=60)
+PUSH_POLL_SECONDS = env.float("PUSH_POLL_SECONDS", default=1)
+PUSH_MAX_ATTEMPTS = env.int("PUSH_MAX_ATTEMPTS", default=8)
+PUSH_HTTP_TIMEOUT_SECONDS = env.float("PUSH_HTTP_TIMEOUT_SECONDS", default=10)
+PUSH_TARGETS_PER_USER = env.int("PUSH_TARGETS_PER_USER", default=20)
+# Push targets are URLs users give; the worker refuses to call private, loopback
+# and link-local addresses and plain http unless this is set (local receivers in tests).
+PUSH_ALLOW_PRIVATE_TARGETS = env.bool("PUSH_ALLOW_PRIVATE_TARGETS", default=False)
+# VAPID (RFC 8292): the server's key pair for Web Push. Unset, one is made on
+# first use and kept in the database (every process signs with the same one);
+# `manage.py push_vapid_keys` prints a pair to set here instead. Changing it
+# invalidates every browser's subscription.
+WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:admin@localhost")
+WEBPUSH_TTL_SECONDS = env.int("WEBPUSH_TTL_SECONDS", default=24 * 3600)
+# The job queue (django-q2) keeps its jobs in the default database: no other
+# service. A job whose worker died is handed to another after `retry` seconds.
+Q_CLUSTER = {
+    "name": "chat-push",
+    "orm": "default",
+    "workers": 1
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else env.int("PUSH_WORKERS", default=2),
+    # A job sends one push (a DNS lookup and an HTTP request, each bounded).
+    "timeout": int(PUSH_HTTP_TIMEOUT_SECONDS * 2 + 5),
+    "retry": env.int("PUSH_QUEUE_RETRY_SECONDS", default=int(PUSH_HTTP_TIMEOUT_SECONDS * 2 + 20)),
+    "max_attempts": 5,
+    # An exception in a job is a bug, not a push service's answer (those are
+    # recorded and retried by the delivery itself): do not run it again.
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "poll": 0.5,
+    # One job taken at a time: a taken job waits for `retry` if its worker dies.
+    "bulk": 1,
+    "label": "Push jobs",
+}
 
 # --------------------------------------------------------------------------
 # HTTPS hardening (DEBUG off). Behind a TLS-terminating proxy, set

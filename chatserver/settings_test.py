@@ -23,3 +23,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"chat-test-{os.getpid()}.sqlite3"),
     }
+
+# The push tests' receivers listen on http://127.0.0.1 (the tests of the
+# refusal turn this off again).
+PUSH_ALLOW_PRIVATE_TARGETS = True

@@ -1,6 +1,7 @@
 """JSON answers for errors raised outside DRF views (used when DEBUG is off)."""
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 
@@ -33,6 +34,14 @@ CLIENT_CSP = (
 def client(request: HttpRequest) -> HttpResponse:
     """The browser chat client (a reference client of the public API)."""
     response = render(request, "index.html")
+    response["Content-Security-Policy"] = CLIENT_CSP
+    return response
+
+
+def service_worker(request: HttpRequest) -> FileResponse:
+    """The client's service worker (push notifications), at the root so its scope is the whole app."""
+    response = FileResponse(open(finders.find("chat/sw.js"), "rb"), content_type="text/javascript")  # noqa: SIM115 - FileResponse closes it
+    response["Cache-Control"] = "no-cache"  # browsers check it for updates anyway; never serve a stale one
     response["Content-Security-Policy"] = CLIENT_CSP
     return response
 

@@ -19,8 +19,10 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -55,6 +57,7 @@ class _Batch:
         self.entries: list[Entry] = []
         self.delivered: dict[uuid.UUID, int] = {}  # user -> highest seq sent to a device
         self.stored: dict[str, int] = {}  # messages stored, by conversation kind
+        self.conversations: set[uuid.UUID] = set()  # with new messages, for the push outbox
         self.defer = defer
         self.committed: list[Event] = []
 
@@ -77,7 +80,9 @@ class _Batch:
             text = strict_json.dumps({**frame, "seq": seq})
             records.append((user_id, seq, text))
             pending.append((user_id, seq, text, frame))
-        sequences.user_events_insert(records, timezone.now())
+        now = timezone.now()
+        sequences.user_events_insert(records, now)
+        _push_outbox_touch(self.conversations, now)
         stored = dict(self.stored)
         transaction.on_commit(lambda: self._committed(pending, stored))
 
@@ -171,10 +176,17 @@ def message_created(message: Message) -> None:
     kind = message.conversation.kind
     if batch is not None:
         batch.stored[kind] = batch.stored.get(kind, 0) + 1
+        batch.conversations.add(message.conversation_id)
     else:
         transaction.on_commit(lambda: metrics.MESSAGES_STORED.labels(kind).inc())
+        _push_outbox_touch({message.conversation_id}, timezone.now())
     frame = message_frame(message)
     publish([(pk, frame) for pk in participants(message)])
+
+
+def _push_outbox_touch(conversation_ids: set[uuid.UUID], now) -> None:
+    """Offline members may be pushed once the grace period has passed (messaging.push)."""
+    sequences.push_outbox_touch(conversation_ids, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
 
 
 def message_edited(message: Message) -> None:

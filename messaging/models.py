@@ -162,6 +162,23 @@ class EventStream(models.Model):
         return f"{self.user_id} @ {self.last_seq}"
 
 
+class PushOutbox(models.Model):
+    """Conversations with messages stored since the push relay last looked: one
+    row a conversation (a burst is one row, whatever the members), written in
+    the messages' own transaction, so no message commits without it. Who is
+    pushed and how many messages are read when the row is due
+    (``messaging.push.relay``)."""
+
+    conversation = models.OneToOneField(Conversation, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], name="messaging_pushoutbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} due {self.due_at}"
+
+
 class UserEvent(models.Model):
     """The durable record of every event a user's devices receive, for resume."""
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import connection
 
 from accounts.models import User
-from messaging.models import Conversation, EventStream, Membership, Message, UserEvent
+from messaging.models import Conversation, EventStream, Membership, Message, PushOutbox, UserEvent
 
 
 def _db_uuid(value: uuid.UUID):
@@ -139,6 +139,63 @@ def user_events_insert(events: list[tuple[uuid.UUID, int, str]], now: datetime) 
         params += [_db_uuid(user_id), seq, text, created_at]
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {_table(UserEvent)} (user_id, seq, frame, created_at) VALUES {rows}", params)
+
+
+def push_outbox_touch(conversation_ids: set[uuid.UUID], due_at: datetime) -> None:
+    """Mark conversations as having new messages for the push relay, in the
+    messages' transaction: one row a conversation, one statement a batch.
+
+    An existing row keeps its time (a burst is pushed once, from its first
+    message). ``DO UPDATE`` rather than ``DO NOTHING``: the row stays locked
+    until this transaction commits, and the relay skips locked rows, so it never
+    claims a conversation whose newest messages are not committed yet. Rows in
+    id order, like every other lock here, so two writers never deadlock."""
+    _push_outbox_upsert(dict.fromkeys(conversation_ids, due_at), keep="existing")
+
+
+def push_outbox_defer(due: dict[uuid.UUID, datetime]) -> None:
+    """The relay puts conversations back for members it may push only later
+    (PUSH_MIN_INTERVAL_SECONDS); a row already there keeps the earlier time."""
+    _push_outbox_upsert(due, keep="earliest")
+
+
+def _push_outbox_upsert(due: dict[uuid.UUID, datetime], *, keep: str) -> None:
+    if not due:
+        return
+    ids = sorted(due, key=lambda pk: pk.hex)
+    table = _table(PushOutbox)
+    rows = ", ".join(["(%s, %s)"] * len(ids))
+    params: list = []
+    for conversation_id in ids:
+        params += [_db_uuid(conversation_id), connection.ops.adapt_datetimefield_value(due[conversation_id])]
+    least = "LEAST" if connection.vendor == "postgresql" else "MIN"
+    update = f"{table}.due_at" if keep == "existing" else f"{least}({table}.due_at, excluded.due_at)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (conversation_id, due_at) VALUES {rows}"
+            f" ON CONFLICT (conversation_id) DO UPDATE SET due_at = {update}",
+            params,
+        )
+
+
+def skip_locked_supported() -> bool:
+    """SQLite has one writer at a time: nothing to skip, and no FOR UPDATE."""
+    return connection.features.has_select_for_update_skip_locked
+
+
+def push_outbox_claim(now: datetime, limit: int) -> list[uuid.UUID]:
+    """Take (delete, in the caller's transaction) up to ``limit`` conversations
+    whose time has come, oldest first. Rows a writer holds (its messages not
+    committed yet) are skipped, and taken at the next pass."""
+    table = _table(PushOutbox)
+    lock = " FOR UPDATE SKIP LOCKED" if skip_locked_supported() else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM {table}"
+            f" WHERE due_at <= %s ORDER BY due_at LIMIT %s{lock}) RETURNING conversation_id",
+            [connection.ops.adapt_datetimefield_value(now), limit],
+        )
+        return [_python_uuid(row[0]) for row in cursor.fetchall()]
 
 
 def messages_insert(messages: list[Message]) -> None:

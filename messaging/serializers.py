@@ -366,6 +366,7 @@ class ConversationSerializer(KeywordNamedFields, serializers.Serializer):
     )
     last_message = LastMessageSerializer(allow_null=True)
     unread_count = serializers.IntegerField()
+    muted = serializers.BooleanField(help_text="Mine: a muted conversation sends me no push notifications.")
     last_activity_at = serializers.DateTimeField()
 
 
@@ -393,12 +394,17 @@ def conversation_item(membership, last_message, online: set, user_id) -> dict:
         "other_user": other_user,
         "last_message": last_message,
         "unread_count": membership.unread,
+        "muted": membership.muted,
         "last_activity_at": membership.activity_at,
     }
 
 
 class ConversationOpenSerializer(serializers.Serializer):
     user_id = serializers.UUIDField()
+
+
+class MuteSerializer(serializers.Serializer):
+    muted = serializers.BooleanField()
 
 
 class ReadSerializer(serializers.Serializer):

@@ -27,6 +27,7 @@ urlpatterns = [
         views.ConversationMemberView.as_view(),
         name="conversation-member",
     ),
+    path("conversations/<uuid:conversation_id>/mute", views.ConversationMuteView.as_view(), name="conversation-mute"),
     path(
         "conversations/<uuid:conversation_id>/leave", views.ConversationLeaveView.as_view(), name="conversation-leave"
     ),

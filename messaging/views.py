@@ -27,6 +27,7 @@ from messaging.serializers import (
     MessageContentSerializer,
     MessageEditSerializer,
     MessageSerializer,
+    MuteSerializer,
     PageQuerySerializer,
     PeerSerializer,
     ReadSerializer,
@@ -286,6 +287,20 @@ def _render_conversations(request: Request, page: selectors.ConversationPage) ->
         for m in page.memberships
     ]
     return ConversationSerializer(items, many=True).data
+
+
+class ConversationMuteView(APIView):
+    @extend_schema(
+        request=MuteSerializer,
+        responses={200: ConversationSerializer, **error_responses(400, 401, 404)},
+        tags=["conversations"],
+        summary="Mute or unmute a conversation (no push notifications while muted)",
+    )
+    def put(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        body = MuteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.conversation_mute(request.user, conversation_id=conversation_id, **body.validated_data)
+        return Response(_conversation_item(request, conversation_id))
 
 
 class ConversationReadView(APIView):

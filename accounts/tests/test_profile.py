@@ -13,7 +13,7 @@ def test_me_returns_seed_shape(auth_client, user):
     response = auth_client.get(ME)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "username", "email", "created", "read_receipts"}
+    assert set(body) == {"id", "username", "email", "created", "read_receipts", "push_show_content"}
     assert body["id"] == str(user.id)
     assert body["username"] == "alice"
     assert body["email"] == "alice@example.com"
@@ -27,7 +27,7 @@ def test_update_both_fields(auth_client, user, method):
     )
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "username", "email", "updated", "read_receipts"}
+    assert set(body) == {"id", "username", "email", "updated", "read_receipts", "push_show_content"}
     assert body["username"] == "alice2"
     assert body["email"] == "alice2@example.com"
     user.refresh_from_db()

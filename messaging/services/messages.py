@@ -434,3 +434,12 @@ def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
     if existing is not None:
         return existing, False
     return conversation_direct_get_or_create(user, other), True
+
+
+def conversation_mute(user: User, *, conversation_id: uuid.UUID, muted: bool) -> None:
+    """Mute or unmute a conversation of ``user``'s: a muted one sends them no
+    push notifications (its messages still reach every open device)."""
+    if not Membership.objects.filter(user=user, conversation_id=conversation_id, left_seq__isnull=True).update(
+        muted=muted
+    ):
+        raise ConversationNotFound()

@@ -40,6 +40,7 @@ def test_conversations_most_recent_first_with_last_message_unread_and_presence(
         "other_user",
         "last_message",
         "unread_count",
+        "muted",
         "last_activity_at",
     }
     assert (bob_item["kind"], bob_item["title"], bob_item["role"], bob_item["active"]) == (

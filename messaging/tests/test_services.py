@@ -91,11 +91,12 @@ def test_messages_delivered_moves_the_cursor_and_tells_the_sender(alice, bob):
     assert UserEvent.objects.filter(user=alice).count() == count
 
 
-def test_a_send_to_an_existing_conversation_is_four_statements(alice, bob, django_assert_num_queries):
+def test_a_send_to_an_existing_conversation_is_five_statements(alice, bob, django_assert_num_queries):
     """Take the seq (checking the recipient), insert the message, take the event
-    seqs, insert the events; plus the (save)point around them."""
+    seqs, insert the events, mark the conversation in the push outbox; plus the
+    (save)point around them."""
     send(alice, bob, "first")
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         result = send(bob, alice, "second", client_id="c-2")
     assert result.created and result.message.seq == 2
 
