@@ -1,9 +1,10 @@
 // The browser client: plain DOM, no framework, no build step.
-import { Api, ChatSocket } from "./api.js";
+import { Api, ChatSocket, randomId } from "./api.js";
 import { PendingFiles, attachmentList, download, imageUrl } from "./attachments.js";
 import { $, avatar, closeOnBackdrop, confirmDialog, h, highlighted, paintAvatar, svgIcon, toast } from "./dom.js";
 import { dayKey, dayLabel, hue, lastSeen, preview, relativeTime, sameRun, timeOfDay } from "./format.js";
 import { setupGroups } from "./groups.js";
+import { disablePush, setupNotificationSettings } from "./push.js";
 
 const api = new Api();
 
@@ -16,16 +17,19 @@ const state = {
   open: null, // the open conversation
   messages: new Map(), // id -> message shown in the open conversation
   olderCursor: null,
-  loadingOlder: false,
+  olderLoad: null, // the page being loaded, a promise
+  generation: 0, // counts conversations opened: answers for an earlier one are dropped
+  readTimer: null,
   editing: null,
   typingSentAt: 0, // when this device last said "typing" in the open conversation
   typingIdle: null,
   connection: null,
 };
 
-const socket = new ChatSocket(api, { onFrame, onState: showConnection, onResync: resync });
+const socket = new ChatSocket(api, { onFrame, onState: showConnection, onResync: resync, onStart: loadConversations });
 const pending = new PendingFiles(api, $("pending-files"), updateSendButton);
 const groups = setupGroups({ api, me: () => state.me, onCreated: (conversation) => { upsertConversation(conversation); openConversation(conversation); } });
+setupNotificationSettings({ api, me: () => state.me, onOpenConversation: openById });
 window.chat = { socket, state }; // for the console and end-to-end tests
 
 // ---- auth ---------------------------------------------------------------------------
@@ -46,8 +50,11 @@ $("register-form").addEventListener("submit", async (event) => {
   }
 });
 
-$("logout").addEventListener("click", () => {
+$("logout").addEventListener("click", async () => {
   socket.stop();
+  try {
+    await disablePush(api); // the next person on this browser must not get these pushes
+  } catch { /* the server forgets it when the push service says it is gone */ }
   api.setToken(null);
   location.reload();
 });
@@ -66,7 +73,8 @@ async function start() {
   try {
     ({ data: state.me } = await api.get("/users/me"));
   } catch (error) {
-    api.setToken(null);
+    if (error.status === 401) api.setToken(null); // a network blip or a 5xx keeps the session
+    else $("auth-error").textContent = `Could not reach the server: ${error.message}. Reload to try again.`;
     return;
   }
   state.names.set(state.me.id, state.me.username);
@@ -77,8 +85,16 @@ async function start() {
   paintAvatar($("my-avatar"), state.me.id, state.me.username);
   await loadConversations();
   socket.start();
-  if (!touch()) $("search").focus();
-  setInterval(() => { renderConversations(); renderChatSubtitle(); }, 30_000); // relative times move on
+  const asked = new URLSearchParams(location.search).get("conversation"); // a notification's link
+  if (asked) {
+    history.replaceState(null, "", "/");
+    openById(asked);
+  } else if (!touch()) $("search").focus();
+  setInterval(() => { // relative times move on, and "Today" becomes "Yesterday" at midnight
+    renderConversations();
+    renderChatSubtitle();
+    for (const day of $("messages").querySelectorAll("li.day")) day.firstChild.textContent = dayLabel(day.dataset.at);
+  }, 30_000);
 }
 
 // ---- connection ---------------------------------------------------------------------
@@ -95,8 +111,8 @@ function showConnection(kind, seconds, replayed = 0) {
   label.dataset.state = kind;
   if (kind === "reconnecting") {
     let left = seconds;
+    label.textContent = `Connection lost, retrying in ${left}s`; // a live region: said once, not every second
     const tick = () => {
-      label.textContent = `Connection lost, retrying in ${left}s`;
       $("banner-text").textContent = `Connection lost. Retrying in ${left}s; messages you write now are sent then.`;
       left = Math.max(0, left - 1);
     };
@@ -118,8 +134,16 @@ window.addEventListener("online", () => socket.retryNow());
 
 // ---- conversations ------------------------------------------------------------------
 
+let conversationsAsked = 0;
 async function loadConversations() {
-  const { data } = await api.get("/conversations?limit=100");
+  const asked = ++conversationsAsked;
+  let data;
+  try {
+    ({ data } = await api.get("/conversations?limit=100"));
+  } catch (error) {
+    return toast(error.message, { kind: "error" });
+  }
+  if (asked !== conversationsAsked) return; // a newer load has answered or will
   state.conversations = new Map();
   for (const c of data) upsertConversation(c, { render: false });
   if (state.open) {
@@ -162,7 +186,9 @@ function renderConversations() {
   const items = [...state.conversations.values()].sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
   $("no-conversations").hidden = items.length > 0;
   $("empty-title").textContent = items.length ? "Pick a conversation" : "Start your first conversation";
+  const focused = document.activeElement?.closest?.("#conversations button")?.dataset.id;
   $("conversations").replaceChildren(...items.map(conversationItem));
+  if (focused) $("conversations").querySelector(`button[data-id="${focused}"]`)?.focus();
   const unread = items.reduce((sum, c) => sum + (c.unread_count || 0), 0);
   document.title = unread ? `(${unread}) Chat` : "Chat";
 }
@@ -180,7 +206,7 @@ function conversationItem(c) {
   const face = avatar(c.with ? c.with.id : c.id, name, { group: c.kind === "group" });
   return h("li", {},
     h("button", {
-      type: "button", class: `conversation${c.unread_count ? " unread" : ""}`, "aria-label": label.filter(Boolean).join(", "),
+      type: "button", class: `conversation${c.unread_count ? " unread" : ""}`, "aria-label": label.filter(Boolean).join(", "), dataset: { id: c.id },
       "aria-current": state.open && state.open.id === c.id ? "true" : null, onclick: () => openConversation(c),
     },
     h("span", { class: "avatar-wrap" }, face, online ? h("span", { class: "online-dot" }) : null),
@@ -192,6 +218,11 @@ function conversationItem(c) {
         typing ? h("span", { class: "conversation-preview typing-text" }, typing)
           : h("span", { class: `conversation-preview${last && last.deleted ? " deleted" : ""}` }, who, lastText),
         c.unread_count ? h("span", { class: "badge" }, String(c.unread_count)) : null))));
+}
+
+function openById(id) {
+  const conversation = state.conversations.get(id);
+  if (conversation) openConversation(conversation);
 }
 
 async function openDirect(user) {
@@ -257,9 +288,13 @@ function messageResult(hit) {
 
 async function openConversation(conversation, { reveal } = {}) {
   stopTyping();
+  flushRead();
   state.open = conversation;
+  state.generation += 1;
+  const generation = state.generation;
   state.messages = new Map();
   state.olderCursor = null;
+  state.olderLoad = null;
   cancelEdit();
   pending.clear();
   $("message-input").value = "";
@@ -271,7 +306,9 @@ async function openConversation(conversation, { reveal } = {}) {
   renderConversations();
   if (conversation.kind === "group") loadMemberNames(conversation.id);
   await loadOlder();
-  if (reveal) await revealMessage(reveal);
+  if (generation !== state.generation) return; // another conversation was opened meanwhile
+  if (reveal) await revealMessage(reveal, generation);
+  if (generation !== state.generation) return;
   markRead();
   if (!touch()) $("message-input").focus();
 }
@@ -287,7 +324,9 @@ async function loadMemberNames(id) {
     for (const [userId, username] of names) state.names.set(userId, username);
     if (state.open && state.open.id === id) {
       state.open.memberCount = names.size;
+      $("messages").setAttribute("aria-busy", "true");
       for (const message of state.messages.values()) updateMessage(message.id, {});
+      $("messages").removeAttribute("aria-busy");
       renderChatSubtitle();
     }
   } catch { /* a former member no longer sees the list */ }
@@ -299,6 +338,10 @@ function renderChatHeader() {
   $("chat-title").textContent = conversationName(c);
   paintAvatar($("chat-avatar"), c.with ? c.with.id : c.id, conversationName(c), { group: c.kind === "group" });
   $("group-info").hidden = c.kind !== "group" || !c.active;
+  $("mute").hidden = c.active === false;
+  $("mute").setAttribute("aria-pressed", String(Boolean(c.muted)));
+  $("mute").title = c.muted ? "Unmute notifications" : "Mute notifications";
+  $("mute").setAttribute("aria-label", $("mute").title);
   $("inactive").hidden = c.active !== false;
   for (const control of [$("message-input"), $("send"), $("attach")]) control.disabled = c.active === false;
   renderChatSubtitle();
@@ -308,7 +351,7 @@ function renderChatSubtitle() {
   const c = state.open;
   if (!c) return;
   const typing = typingText(c.id);
-  $("typing").textContent = typing;
+  if ($("typing").textContent !== typing) $("typing").textContent = typing; // a live region: only news
   let text = "";
   if (c.kind === "group") text = c.memberCount ? `${c.memberCount} members` : "Group";
   else {
@@ -327,35 +370,60 @@ $("back").addEventListener("click", () => {
   renderConversations();
 });
 $("group-info").addEventListener("click", () => groups.openMembers(state.open));
+$("mute").addEventListener("click", async () => {
+  const c = state.open;
+  try {
+    const { data } = await api.put(`/conversations/${c.id}/mute`, { muted: !c.muted });
+    c.muted = data.muted;
+    const listed = state.conversations.get(c.id);
+    if (listed) listed.muted = data.muted;
+    renderChatHeader();
+    toast(data.muted ? "Muted: no push notifications from this conversation" : "Notifications on for this conversation");
+  } catch (error) {
+    toast(error.message, { kind: "error" });
+  }
+});
 $("new-group").addEventListener("click", () => groups.openNewGroup());
 $("empty-group").addEventListener("click", () => groups.openNewGroup());
 $("empty-find").addEventListener("click", () => $("search").focus());
 
-async function loadOlder() {
-  if (!state.open || state.loadingOlder) return;
-  state.loadingOlder = true;
+// The next older page of the open conversation; while one loads, the same promise.
+function loadOlder() {
+  if (!state.open) return Promise.resolve();
+  if (!state.olderLoad) {
+    const generation = state.generation;
+    state.olderLoad = fetchOlder(generation).finally(() => {
+      if (generation === state.generation) state.olderLoad = null;
+    });
+  }
+  return state.olderLoad;
+}
+
+async function fetchOlder(generation) {
   const list = $("messages");
-  const previousHeight = list.scrollHeight;
   const cursor = state.olderCursor ? `&cursor=${encodeURIComponent(state.olderCursor)}` : "";
-  const id = state.open.id;
   try {
-    const { data, nextCursor } = await api.get(`/conversations/${id}/messages?limit=30${cursor}`);
-    if (!state.open || state.open.id !== id) return;
+    const { data, nextCursor } = await api.get(`/conversations/${state.open.id}/messages?limit=30${cursor}`);
+    if (generation !== state.generation) return;
+    const previousHeight = list.scrollHeight;
     state.olderCursor = nextCursor;
+    list.setAttribute("aria-busy", "true"); // a page of history is not news to announce
     for (const message of data) addMessage(normalise(message), { prepend: true, layout: false });
     layout();
+    list.removeAttribute("aria-busy");
     if (cursor) list.scrollTop = list.scrollHeight - previousHeight;
     else list.scrollTop = list.scrollHeight;
   } catch (error) {
     toast(error.message, { kind: "error" });
-  } finally {
-    state.loadingOlder = false;
   }
 }
 
 // A search hit may be older than the first page: load pages until it is shown.
-async function revealMessage(id) {
-  for (let page = 0; !state.messages.has(id) && state.olderCursor && page < 20; page++) await loadOlder();
+async function revealMessage(id, generation) {
+  for (let page = 0; !state.messages.has(id) && state.olderCursor && page < 20; page++) {
+    await loadOlder();
+    if (generation !== state.generation) return;
+  }
   const li = $(`m-${id}`);
   if (!li) return toast("That message is no longer in this conversation.");
   li.scrollIntoView({ block: "center" });
@@ -406,7 +474,7 @@ function layout() {
     const message = state.messages.get(li.dataset.id);
     const day = dayKey(message.created_at);
     if (!previous || dayKey(previous.created_at) !== day) {
-      const separator = separators.get(day) || h("li", { class: "day", dataset: { day } }, h("span", {}, dayLabel(message.created_at)));
+      const separator = separators.get(day) || h("li", { class: "day", dataset: { day, at: message.created_at } }, h("span", {}, dayLabel(message.created_at)));
       if (li.previousElementSibling !== separator) list.insertBefore(separator, li);
       used.add(day);
     }
@@ -428,6 +496,12 @@ const STATUS = {
 };
 
 function renderMessage(li, message) {
+  const focused = li.contains(document.activeElement) ? document.activeElement.getAttribute("title") : null;
+  fillMessage(li, message);
+  if (focused) li.querySelector(`button[title="${focused}"]`)?.focus();
+}
+
+function fillMessage(li, message) {
   const mine = message.from === state.me.id;
   const group = state.open && state.open.kind === "group";
   li.classList.toggle("mine", mine);
@@ -481,7 +555,8 @@ function openImage(file) {
   const dialog = $("image-dialog");
   $("image-full").alt = file.name;
   $("image-full").removeAttribute("src");
-  imageUrl(api, file).then((url) => { $("image-full").src = url; });
+  $("image-full").dataset.id = file.id;
+  imageUrl(api, file).then((url) => { if ($("image-full").dataset.id === file.id) $("image-full").src = url; });
   $("image-download").onclick = () => download(api, file);
   dialog.showModal();
 }
@@ -515,7 +590,7 @@ $("composer").addEventListener("submit", async (event) => {
   input.value = "";
   autosize();
   stopTyping({ tell: false }); // the server ends "typing" when the message arrives
-  const clientId = crypto.randomUUID();
+  const clientId = randomId();
   const frame = state.open.kind === "group"
     ? { type: "group_message", conversation: state.open.id, content: content.trim() ? content : "", client_id: clientId }
     : { type: "direct_message", to: state.open.with.id, content: content.trim() ? content : "", client_id: clientId };
@@ -532,7 +607,8 @@ function retrySend(id) {
 }
 
 $("message-input").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+  // isComposing (and Safari's keyCode 229): Enter that ends an input method's composition, not a send.
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
     $("composer").requestSubmit();
   } else if (event.key === "Escape" && state.editing) {
@@ -606,6 +682,7 @@ $("chat").addEventListener("dragleave", () => {
   if (!dragDepth) $("drop-zone").hidden = true;
 });
 $("chat").addEventListener("drop", (event) => {
+  if (!dragsFiles(event)) return; // text dragged into the composer drops as usual
   event.preventDefault();
   dragDepth = 0;
   $("drop-zone").hidden = true;
@@ -632,6 +709,7 @@ async function deleteMessage(id) {
     body: "It is removed for everyone in the conversation, on every device.",
     confirm: "Delete for everyone",
   });
+  $("message-input").focus(); // its buttons are about to go
   if (!sure) return;
   try { await api.delete(`/messages/${id}/delete`); } catch (error) { toast(error.message, { kind: "error" }); }
 }
@@ -639,9 +717,27 @@ async function deleteMessage(id) {
 function markRead() {
   if (!state.open || document.hidden) return;
   const conversation = state.conversations.get(state.open.id);
-  if (conversation && conversation.unread_count) {
-    socket.send({ type: "read", conversation: state.open.id });
-  }
+  if (conversation && conversation.unread_count) scheduleRead(state.open.id, null);
+}
+
+// Reads of one conversation within READ_DELAY_MS go as one frame (up to the
+// newest): a burst of messages must not spend the socket's frame budget.
+const READ_DELAY_MS = 300;
+function scheduleRead(conversationId, upTo) {
+  const known = state.readPending;
+  if (known && known.conversation !== conversationId) flushRead();
+  const everything = upTo === null || (state.readPending && state.readPending.upTo === null);
+  state.readPending = { conversation: conversationId, upTo: everything ? null : upTo };
+  clearTimeout(state.readTimer);
+  state.readTimer = setTimeout(flushRead, READ_DELAY_MS);
+}
+
+function flushRead() {
+  clearTimeout(state.readTimer);
+  const read = state.readPending;
+  state.readPending = null;
+  if (!read) return;
+  socket.send(read.upTo ? { type: "read", conversation: read.conversation, up_to: read.upTo } : { type: "read", conversation: read.conversation });
 }
 document.addEventListener("visibilitychange", markRead);
 
@@ -658,11 +754,12 @@ function onFrame(frame) {
     message_read: (f) => setStatusUpTo(f.id, "read"),
     unread: (f) => { const c = state.conversations.get(f.conversation); if (c) { c.unread_count = f.count; renderConversations(); } },
     presence: (f) => { mergePresence(f.user_id, f); renderConversations(); renderChatSubtitle(); },
+    online_users: onOnlineUsers,
     typing: onTyping,
     conversation_created: () => loadConversations(),
     conversation_renamed: () => loadConversations(),
-    member_joined: (f) => { for (const m of f.members || []) state.names.set(m.id, m.username); loadConversations(); },
-    member_left: () => loadConversations(),
+    member_joined: (f) => { for (const m of f.members || []) state.names.set(m.id, m.username); membersChanged(f); },
+    member_left: membersChanged,
     error: onError,
   }[frame.type];
   if (handler) handler(frame);
@@ -672,15 +769,16 @@ function onMessage(frame) {
   const conversation = state.conversations.get(frame.conversation);
   if (!conversation) return loadConversations();
   const message = normalise(frame);
+  const counted = conversation.last_message && conversation.last_message.id === frame.id; // in the REST answer already
   conversation.last_activity_at = message.created_at;
   conversation.last_message = message;
   typingEnded(frame.conversation, frame.from);
   const open = state.open && state.open.id === frame.conversation;
-  if (frame.from !== state.me.id && !(open && !document.hidden)) conversation.unread_count += 1;
+  if (frame.from !== state.me.id && !counted && !(open && !document.hidden)) conversation.unread_count += 1;
   if (open) {
     if (frame.client_id && state.messages.has(frame.client_id)) replacePending(frame.client_id, message);
     addMessage(message);
-    if (frame.from !== state.me.id) socket.send({ type: "read", conversation: frame.conversation, up_to: frame.id });
+    if (frame.from !== state.me.id && !document.hidden) scheduleRead(frame.conversation, frame.id);
   }
   renderConversations();
 }
@@ -703,8 +801,8 @@ function onAck(frame) {
 function onError(frame) {
   if (frame.client_id && state.messages.has(frame.client_id)) {
     updateMessage(frame.client_id, { pending: false, failed: frame.detail });
-  } else if (frame.code !== "invalid_token") {
-    toast(frame.detail, { kind: "error" });
+  } else if (frame.code !== "invalid_token" && frame.code !== "rate_limited") {
+    toast(frame.detail, { kind: "error" }); // a limited read or typing frame is not worth a word
   }
 }
 
@@ -716,6 +814,7 @@ function replacePending(clientId, message) {
   const real = { ...pendingMessage, ...message, pending: false, failed: null, frame: null, status: "sent" };
   state.messages.set(real.id, real);
   if (li) { li.id = `m-${real.id}`; li.dataset.id = real.id; renderMessage(li, real); }
+  layout(); // the server's time may start a new day or end a run
 }
 
 function setStatus(ids, status) {
@@ -734,11 +833,31 @@ function setStatusUpTo(id, status) {
   }
 }
 
+// Live presence frames carry a version (keep the highest); REST's state has
+// none and only fills in users not heard of live.
 function mergePresence(userId, presence) {
   const known = state.presence.get(userId);
-  if (!known || presence.version === undefined || (presence.version || 0) >= (known.version || 0)) {
+  if (known && known.version !== undefined && presence.version === undefined) return;
+  if (!known || presence.version === undefined || presence.version >= known.version) {
     state.presence.set(userId, { online: presence.online, last_seen: presence.last_seen, version: presence.version });
   }
+}
+
+// After every (re)connect: who of my contacts is online now, whatever was missed meanwhile.
+function onOnlineUsers(frame) {
+  const online = new Set(frame.user_ids);
+  for (const c of state.conversations.values()) {
+    if (!c.with) continue;
+    const known = state.presence.get(c.with.id) || {};
+    state.presence.set(c.with.id, { ...known, online: online.has(c.with.id) });
+  }
+  renderConversations();
+  renderChatSubtitle();
+}
+
+function membersChanged(frame) {
+  loadConversations();
+  if (state.open && state.open.id === frame.conversation) loadMemberNames(frame.conversation);
 }
 
 // Who is typing where. Direct conversations' frames name only the sender.

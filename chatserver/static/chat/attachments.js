@@ -1,26 +1,43 @@
 // Attachments: files waiting in the composer (uploaded as soon as they are
 // chosen, dropped or pasted), and files shown in messages.
 import { fileSize, isImage } from "./format.js";
+import { randomId } from "./api.js";
 import { h, svgIcon } from "./dom.js";
 
 const MAX_FILES = 10; // per message, as the server allows
 const THUMB_MAX = 260; // px, the longer side of an image in the conversation
 
-// Object URLs of images already fetched (or uploaded from this page), by attachment id.
+// Object URLs of images already fetched (or uploaded from this page), by
+// attachment id; the oldest are let go past IMAGES_KEPT.
 const images = new Map();
+const IMAGES_KEPT = 200;
+
+// The token goes only to this server's own download path, never to a URL a frame names.
+function downloadPath(file) {
+  return `/attachments/${encodeURIComponent(file.id)}`;
+}
+
+function remember(id, loading) {
+  images.set(id, loading);
+  while (images.size > IMAGES_KEPT) {
+    const [oldest, url] = images.entries().next().value;
+    images.delete(oldest);
+    url.then((value) => URL.revokeObjectURL(value), () => {});
+  }
+}
 
 export function imageUrl(api, file) {
   if (!images.has(file.id)) {
-    const loading = api.blob(file.url).then((blob) => URL.createObjectURL(blob));
+    const loading = api.blob(downloadPath(file)).then((blob) => URL.createObjectURL(blob));
     loading.catch(() => images.delete(file.id)); // try again next time it is shown
-    images.set(file.id, loading);
+    remember(file.id, loading);
   }
   return images.get(file.id);
 }
 
 export async function download(api, file) {
   const cached = images.get(file.id);
-  const url = cached ? await cached : URL.createObjectURL(await api.blob(file.url));
+  const url = cached ? await cached : URL.createObjectURL(await api.blob(downloadPath(file)));
   h("a", { href: url, download: file.name }).click();
   if (!cached) setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
@@ -54,6 +71,11 @@ function fileChip(file, onclick) {
     h("span", { class: "file-size" }, fileSize(file.size)));
 }
 
+// A preview nobody will show again (not sent, or not an image the cache keeps).
+function forget(item) {
+  if (item.preview && !(item.attachment && images.has(item.attachment.id))) URL.revokeObjectURL(item.preview);
+}
+
 // The composer's files: each is uploaded at once; a message can be sent when
 // every file has finished (failed ones say why and can be removed).
 export class PendingFiles {
@@ -69,13 +91,13 @@ export class PendingFiles {
     const chosen = [...files].slice(0, Math.max(0, room));
     const refused = files.length - chosen.length;
     for (const file of chosen) {
-      const item = { key: crypto.randomUUID(), file, state: "uploading", attachment: null, error: null };
+      const item = { key: randomId(), file, state: "uploading", attachment: null, error: null };
       if (file.type.startsWith("image/")) item.preview = URL.createObjectURL(file);
       this.items.push(item);
       this.api.upload(file).then(({ data }) => {
         item.attachment = data;
         item.state = "ready";
-        if (item.preview && isImage(data)) images.set(data.id, Promise.resolve(item.preview));
+        if (item.preview && isImage(data)) remember(data.id, Promise.resolve(item.preview));
       }, (error) => {
         item.state = "failed";
         item.error = error.message;
@@ -86,6 +108,7 @@ export class PendingFiles {
   }
 
   remove(key) {
+    for (const item of this.items) if (item.key === key) forget(item);
     this.items = this.items.filter((item) => item.key !== key);
     this.render();
   }
@@ -103,6 +126,7 @@ export class PendingFiles {
   }
 
   clear() {
+    for (const item of this.items) forget(item);
     this.items = [];
     this.render();
   }

@@ -41,16 +41,19 @@ export function avatar(id, name, options) {
   return paintAvatar(h("span", { class: "avatar", "aria-hidden": "true" }), id, name, options);
 }
 
-// Text with [start, end) ranges marked, built from text nodes only.
+// Text with [start, end) ranges marked, built from text nodes only. The
+// server counts characters as code points; JavaScript strings count UTF-16
+// units, so an emoji before a match would shift it: slice by code points.
 export function highlighted(text, ranges) {
+  const chars = Array.from(text);
   const parts = [];
   let at = 0;
   for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
     if (start < at) continue;
-    parts.push(text.slice(at, start), h("mark", {}, text.slice(start, end)));
+    parts.push(chars.slice(at, start).join(""), h("mark", {}, chars.slice(start, end).join("")));
     at = end;
   }
-  parts.push(text.slice(at));
+  parts.push(chars.slice(at).join(""));
   return parts.filter((part) => part !== "");
 }
 
@@ -62,7 +65,7 @@ export function confirmDialog({ title, body, confirm }) {
   $("confirm-ok").textContent = confirm;
   dialog.returnValue = "cancel";
   dialog.showModal();
-  $("confirm-ok").focus();
+  dialog.querySelector('button[value="cancel"]').focus(); // a stray Enter must not destroy anything
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
   });
@@ -74,9 +77,13 @@ export function toast(text, { kind = "info", seconds = 4 } = {}) {
   setTimeout(() => item.remove(), seconds * 1000);
 }
 
-// Close a dialog when its backdrop is clicked.
+// Close a dialog when its backdrop is clicked (outside its box: a click on its
+// own padding also targets the dialog element).
 export function closeOnBackdrop(dialog) {
   dialog.addEventListener("click", (event) => {
-    if (event.target === dialog) dialog.close();
+    if (event.target !== dialog) return;
+    const box = dialog.getBoundingClientRect();
+    const inside = event.clientX >= box.left && event.clientX <= box.right && event.clientY >= box.top && event.clientY <= box.bottom;
+    if (!inside) dialog.close();
   });
 }

@@ -3,14 +3,17 @@ find each other, chat one to one and in a group, with files, and recover from
 a cut connection."""
 
 import io
+import json
 import os
 import re
+import time
 import uuid
 
 import pytest
 from PIL import Image
+from websockets.sync.client import connect as ws_connect
 
-from messaging.tests.e2e.conftest import CHROMIUM
+from messaging.tests.e2e.conftest import CHROMIUM, recv_type
 
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
@@ -20,13 +23,25 @@ from playwright.sync_api import expect
 PASSWORD = "a-long-browser-passphrase"
 
 
+# Every page reports Content-Security-Policy violations where the test can read them.
+CSP_WATCH = (
+    "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+    " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+)
+
+
 class Person:
     """One person's browser page, with what the tests do to it."""
 
-    def __init__(self, browser, server, name: str, **context) -> None:
+    def __init__(self, browser, server, name: str, *, sign_up: bool = True, **context) -> None:
         self.name = name
-        self.page = browser.new_context(**context).new_page()
+        self.server = server
+        self.context = browser.new_context(**context)
+        self.context.add_init_script(CSP_WATCH)
+        self.page = self.context.new_page()
         self.errors: list[str] = []
+        self.console: list[str] = []  # console errors other than failed loads (checked below)
+        self.sent: list[dict] = []  # frames the page sent on its sockets
         self.dialogs: list[str] = []  # native alert/confirm: the client must use none
         self.failed: list[str] = []  # responses >= 400 for the page's own loads
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
@@ -39,12 +54,30 @@ class Person:
                 else None
             ),
         )
+        self.page.on(
+            "console",
+            lambda message: (
+                self.console.append(message.text)
+                if message.type == "error" and not message.text.startswith(("Failed to load resource", "WebSocket"))
+                else None
+            ),
+        )
+        self.page.on("websocket", lambda ws: ws.on("framesent", lambda payload: self.sent.append(json.loads(payload))))
         self.page.goto(server.http + "/")
+        if not sign_up:
+            return
         self.page.locator("#register-username").fill(name)
         self.page.locator("#register-email").fill(f"{name}@example.com")
         self.page.locator("#register-password").fill(PASSWORD)
         self.page.get_by_role("button", name="Sign up").click()
         expect(self.page.locator("#whoami")).to_have_text(name)
+        expect(self.page.locator("#connection")).to_have_text("Online")
+
+    def log_in(self) -> None:
+        self.page.goto(self.server.http + "/")
+        self.page.locator("#login-email").fill(f"{self.name}@example.com")
+        self.page.locator("#login-password").fill(PASSWORD)
+        self.page.get_by_role("button", name="Log in").click()
         expect(self.page.locator("#connection")).to_have_text("Online")
 
     def composer(self):
@@ -72,8 +105,16 @@ class Person:
 
     def clean(self) -> None:
         assert self.errors == []
+        assert self.console == []
+        assert self.page.evaluate("window.__csp") == []
         assert self.dialogs == []
         assert self.failed == []
+
+
+def token_of(server, name: str) -> str:
+    status, body = server.request("POST", "/auth/login", {"email": f"{name}@example.com", "password": PASSWORD})
+    assert status == 200
+    return body["token"]
 
 
 def png(width: int, height: int) -> bytes:
@@ -132,10 +173,16 @@ def test_two_people_chat_edit_delete_type_search_and_recover_from_a_cut(browser,
     expect(alice.conversation(bob_name).locator(".typing-text")).to_be_visible()
     bob.composer().fill("")
     expect(alice.page.locator("#typing")).to_have_text("", timeout=2000)
-    # ...and when Bob stops typing without sending (his client says so after 4 s).
+    # ...and when Bob stops typing without sending: his client says so itself,
+    # after 4 s (before the server's own 5 s expiry would).
     bob.composer().press_sequentially("hmm")
     expect(alice.page.locator("#typing")).to_have_text(f"{bob_name} is typing…")
+    stopped_at = time.monotonic()
+    sent_before = len(bob.sent)
     expect(alice.page.locator("#typing")).to_have_text("", timeout=7000)
+    said_stop = [f for f in bob.sent[sent_before:] if f.get("type") == "typing" and f.get("typing") is False]
+    assert said_stop, "bob's client never said it stopped typing"
+    assert time.monotonic() - stopped_at < 6.5
     bob.composer().fill("")
 
     # Alice edits; Bob sees it live.
@@ -159,22 +206,45 @@ def test_two_people_chat_edit_delete_type_search_and_recover_from_a_cut(browser,
     expect(bob.page.locator("#messages li.deleted")).to_have_text(re.compile("Message deleted"))
     expect(alice.page.locator("#messages li.deleted")).to_have_count(1)
 
-    # Message search finds the words and opens the conversation at the message.
+    # Message search finds the words and opens the conversation at the message,
+    # loading older pages until it is there (35 newer messages: more than a page).
+    with ws_connect(f"{server.ws}/ws?token={token_of(server, bob_name)}", open_timeout=10) as socket_:
+        alice_id = alice.page.evaluate("window.chat.state.me.id")
+        for n in range(35):
+            socket_.send(
+                json.dumps({"type": "direct_message", "to": alice_id, "content": f"filler {n}", "client_id": f"f{n}"})
+            )
+            recv_type(socket_, "ack")
+    expect(alice.message("filler 34")).to_be_visible()
+    expect(alice.message("Lunch on Saturday?")).to_have_count(1)
+    alice.open(bob_name)  # reopened: only the newest page is loaded
+    expect(alice.message("Lunch on Saturday?")).to_have_count(0)
     alice.page.get_by_label("Search people and messages").fill("Saturday")
     hit = alice.page.locator("#message-results button.hit", has_text="Lunch on Saturday?")
     expect(hit.locator("mark")).to_have_text("Saturday")
     hit.click()
     expect(alice.page.locator("#chat-title")).to_have_text(bob_name)
     expect(alice.message("Lunch on Saturday?")).to_be_in_viewport()
+    expect(alice.message("Lunch on Saturday?")).to_have_class(re.compile(r"\bflash\b"))
+    expect(alice.message("filler 0")).to_have_count(1)
 
-    # Bob's connection drops; the state says so; Alice writes meanwhile; Bob
-    # resumes, is told what he missed, and sees it exactly once.
+    # Bob's connection drops and stays down (his tickets are refused): the state
+    # and a banner say so, with Retry now. Alice writes meanwhile; once it is
+    # stored, Bob comes back, is told what he missed, and sees it exactly once.
+    bob.page.route("**/ws/ticket", lambda route: route.abort())
     bob.page.evaluate("window.chat.socket.cut()")
-    expect(bob.page.locator("#connection")).to_have_text(re.compile("retrying|Connecting"))
+    expect(bob.page.locator("#connection")).to_have_text(re.compile("retrying"))
+    expect(bob.page.locator("#banner")).to_contain_text("Connection lost")
     expect(bob.page.get_by_role("button", name="Retry now")).to_be_visible()
     alice.say("While you were cut off")
+    expect(alice.message("While you were cut off").locator(".status")).to_have_attribute(
+        "title", re.compile("Sent|Delivered")
+    )
+    bob.page.unroute("**/ws/ticket")
+    bob.page.get_by_role("button", name="Retry now").click()
     expect(bob.page.locator("#connection")).to_have_text("Online", timeout=15000)
     expect(bob.page.locator("#toasts")).to_contain_text("Back online · 1 new message while you were away")
+    expect(bob.page.locator("#banner")).to_be_hidden()
     expect(bob.message("While you were cut off")).to_have_count(1)
     bob.page.wait_for_timeout(500)
     expect(bob.message("While you were cut off")).to_have_count(1)
@@ -259,6 +329,7 @@ def test_a_group_of_three_with_an_image_a_dropped_file_typing_adding_and_leaving
     members.get_by_role("button", name=f"Add {dave_name}").click()
     expect(members.locator("#members-list li")).to_have_count(4)
     members.get_by_role("button", name="Close").click()
+    expect(alice.page.locator("#peer-presence")).to_have_text("4 members")
     dave.open("Weekend trip")
     alice.say("Welcome Dave")
     expect(dave.message("Welcome Dave")).to_be_visible()
@@ -269,6 +340,7 @@ def test_a_group_of_three_with_an_image_a_dropped_file_typing_adding_and_leaving
     bob.page.get_by_role("dialog", name="Leave Weekend trip?").get_by_role("button", name="Leave group").click()
     expect(bob.page.locator("#inactive")).to_be_visible()
     expect(bob.composer()).to_be_disabled()
+    expect(alice.page.locator("#peer-presence")).to_have_text("3 members")  # the header follows at once
     alice.page.get_by_role("button", name="Members").click()
     expect(members.locator("#members-list li")).to_have_count(3)
     members.get_by_role("button", name="Close").click()
@@ -288,3 +360,55 @@ def test_the_page_loads_nothing_from_the_internet(browser, stack):
     page.goto(stack.servers[0].http + "/")
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     assert requested and all(url.startswith(stack.servers[0].http) for url in requested)
+
+
+def register(server, name: str) -> None:
+    status, _ = server.request(
+        "POST", "/auth/register", {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+    )
+    assert status == 201
+
+
+def test_what_came_while_away_is_counted_once_and_a_slow_page_cannot_show_another_conversation(browser, stack):
+    server = stack.servers[0]
+    alice_name, bob_name, carol_name = names(3)
+    alice = Person(browser, server, alice_name)
+    carol = Person(browser, server, carol_name)
+    register(server, bob_name)
+    alice.find(bob_name)
+    for n in range(3):
+        alice.say(f"from alice {n}")
+    carol.find(bob_name)
+    carol.say("from carol")
+
+    # Bob logs in afterwards: three unread from Alice, once (not again for the replay).
+    bob = Person(browser, server, bob_name, sign_up=False, viewport={"width": 1280, "height": 860})
+    bob.log_in()
+    expect(bob.conversation(alice_name).locator(".badge")).to_have_text("3")
+    expect(bob.page).to_have_title("(4) Chat")
+    bob.page.reload()
+    expect(bob.page.locator("#connection")).to_have_text("Online")
+    expect(bob.conversation(alice_name).locator(".badge")).to_have_text("3")
+
+    # Alice's page of history is held back while Bob moves on to Carol's: when it
+    # finally arrives it must not land in Carol's conversation.
+    held = []
+    alices = bob.page.evaluate(
+        f"[...window.chat.state.conversations.values()].find((c) => c.with && c.with.username === '{alice_name}').id"
+    )
+    bob.page.route(f"**/conversations/{alices}/messages*", lambda route: held.append(route))
+    bob.conversation(alice_name).click()
+    bob.page.wait_for_timeout(300)
+    assert held, "the page request was not made"
+    bob.open(carol_name)
+    expect(bob.message("from carol")).to_be_visible()
+    held[0].continue_()
+    bob.page.wait_for_timeout(700)
+    expect(bob.page.locator("#chat-title")).to_have_text(carol_name)
+    expect(bob.page.locator("#messages li.message")).to_have_count(1)
+    bob.page.unroute(f"**/conversations/{alices}/messages*")
+    bob.open(alice_name)
+    expect(bob.page.locator("#messages li.message")).to_have_count(3)
+
+    for person in (alice, bob, carol):
+        person.clean()
