@@ -434,11 +434,14 @@ Q_CLUSTER = {
     # An exception in a job is a bug, not a push service's answer (those are
     # recorded and retried by the delivery itself): do not run it again.
     "ack_failures": True,
-    "save_limit": 1000,
+    # Outcomes are kept on the pushes themselves: no result row per job.
+    "save_limit": -1,
     "catch_up": False,
     "poll": 0.5,
-    # One job taken at a time: a taken job waits for `retry` if its worker dies.
+    # Few jobs taken ahead of the workers: each push has its own lease too
+    # (messaging.push.relay), and a copy taken twice sends once.
     "bulk": 1,
+    "queue_limit": env.int("PUSH_WORKERS", default=2),
     "label": "Push jobs",
 }
 

@@ -57,7 +57,7 @@ class _Batch:
         self.entries: list[Entry] = []
         self.delivered: dict[uuid.UUID, int] = {}  # user -> highest seq sent to a device
         self.stored: dict[str, int] = {}  # messages stored, by conversation kind
-        self.conversations: set[uuid.UUID] = set()  # with new messages, for the push outbox
+        self.conversations: dict[uuid.UUID, int] = {}  # with new messages (their highest seq), for the push outbox
         self.defer = defer
         self.committed: list[Event] = []
 
@@ -176,15 +176,17 @@ def message_created(message: Message) -> None:
     kind = message.conversation.kind
     if batch is not None:
         batch.stored[kind] = batch.stored.get(kind, 0) + 1
-        batch.conversations.add(message.conversation_id)
+        batch.conversations[message.conversation_id] = max(
+            message.seq, batch.conversations.get(message.conversation_id, 0)
+        )
     else:
         transaction.on_commit(lambda: metrics.MESSAGES_STORED.labels(kind).inc())
-        _push_outbox_touch({message.conversation_id}, timezone.now())
+        _push_outbox_touch({message.conversation_id: message.seq}, timezone.now())
     frame = message_frame(message)
     publish([(pk, frame) for pk in participants(message)])
 
 
-def _push_outbox_touch(conversation_ids: set[uuid.UUID], now) -> None:
+def _push_outbox_touch(conversation_ids: dict[uuid.UUID, int], now) -> None:
     """Offline members may be pushed once the grace period has passed (messaging.push)."""
     sequences.push_outbox_touch(conversation_ids, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
 

@@ -171,6 +171,8 @@ class PushOutbox(models.Model):
 
     conversation = models.OneToOneField(Conversation, primary_key=True, on_delete=models.CASCADE, related_name="+")
     due_at = models.DateTimeField()
+    # The newest message marked: the relay removes the row only if nothing newer came since it took it.
+    through_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["due_at"], name="messaging_pushoutbox_due")]

@@ -14,7 +14,7 @@ SQLite (3.35+) run these statements as written.
 import uuid
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 
 from accounts.models import User
 from messaging.models import Conversation, EventStream, Membership, Message, PushOutbox, UserEvent
@@ -106,7 +106,7 @@ def event_streams_advance(counts: dict[uuid.UUID, int], delivered: dict[uuid.UUI
         return {}
     rows = ", ".join(["(%s, %s, 0, %s)"] * len(user_ids))
     table = _table(EventStream)
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    greatest = _greatest()
     params: list = []
     for user_id in user_ids:
         params += [_db_uuid(user_id), counts.get(user_id, 0), delivered.get(user_id, 0)]
@@ -141,41 +141,41 @@ def user_events_insert(events: list[tuple[uuid.UUID, int, str]], now: datetime) 
         cursor.execute(f"INSERT INTO {_table(UserEvent)} (user_id, seq, frame, created_at) VALUES {rows}", params)
 
 
-def push_outbox_touch(conversation_ids: set[uuid.UUID], due_at: datetime) -> None:
-    """Mark conversations as having new messages for the push relay, in the
-    messages' transaction: one row a conversation, one statement a batch.
+def push_outbox_touch(seqs: dict[uuid.UUID, int], due_at: datetime) -> None:
+    """Mark conversations as having new messages (up to these seqs) for the push
+    relay, in the messages' transaction: one row a conversation, one statement a batch.
 
-    An existing row keeps its time (a burst is pushed once, from its first
-    message). ``DO UPDATE`` rather than ``DO NOTHING``: the row stays locked
-    until this transaction commits, and the relay skips locked rows, so it never
-    claims a conversation whose newest messages are not committed yet. Rows in
-    id order, like every other lock here, so two writers never deadlock."""
-    _push_outbox_upsert(dict.fromkeys(conversation_ids, due_at), keep="existing")
-
-
-def push_outbox_defer(due: dict[uuid.UUID, datetime]) -> None:
-    """The relay puts conversations back for members it may push only later
-    (PUSH_MIN_INTERVAL_SECONDS); a row already there keeps the earlier time."""
-    _push_outbox_upsert(due, keep="earliest")
-
-
-def _push_outbox_upsert(due: dict[uuid.UUID, datetime], *, keep: str) -> None:
-    if not due:
+    An existing row keeps the earlier time (a burst is pushed once, from its
+    first message; a row put off for a member pushed a moment ago does not
+    put off the others' new messages) and takes the newer seq. The row stays locked until this
+    transaction commits, and the relay skips locked rows, so it never takes a
+    conversation whose newest messages are not committed yet. Rows in id
+    order, like every other lock here, so two writers never deadlock."""
+    if not seqs:
         return
-    ids = sorted(due, key=lambda pk: pk.hex)
+    ids = sorted(seqs, key=lambda pk: pk.hex)
     table = _table(PushOutbox)
-    rows = ", ".join(["(%s, %s)"] * len(ids))
+    due = connection.ops.adapt_datetimefield_value(due_at)
     params: list = []
     for conversation_id in ids:
-        params += [_db_uuid(conversation_id), connection.ops.adapt_datetimefield_value(due[conversation_id])]
-    least = "LEAST" if connection.vendor == "postgresql" else "MIN"
-    update = f"{table}.due_at" if keep == "existing" else f"{least}({table}.due_at, excluded.due_at)"
+        params += [_db_uuid(conversation_id), due, seqs[conversation_id]]
+    rows = ", ".join(["(%s, %s, %s)"] * len(ids))
+    newest = f"{_greatest()}({table}.through_seq, excluded.through_seq)"
+    earliest = f"{_least()}({table}.due_at, excluded.due_at)"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (conversation_id, due_at) VALUES {rows}"
-            f" ON CONFLICT (conversation_id) DO UPDATE SET due_at = {update}",
+            f"INSERT INTO {table} (conversation_id, due_at, through_seq) VALUES {rows}"
+            f" ON CONFLICT (conversation_id) DO UPDATE SET through_seq = {newest}, due_at = {earliest}",
             params,
         )
+
+
+def _greatest() -> str:
+    return "GREATEST" if connection.vendor == "postgresql" else "MAX"
+
+
+def _least() -> str:
+    return "LEAST" if connection.vendor == "postgresql" else "MIN"
 
 
 def skip_locked_supported() -> bool:
@@ -183,19 +183,57 @@ def skip_locked_supported() -> bool:
     return connection.features.has_select_for_update_skip_locked
 
 
-def push_outbox_claim(now: datetime, limit: int) -> list[uuid.UUID]:
-    """Take (delete, in the caller's transaction) up to ``limit`` conversations
-    whose time has come, oldest first. Rows a writer holds (its messages not
-    committed yet) are skipped, and taken at the next pass."""
+def push_outbox_claim(now: datetime, lease_until: datetime, limit: int) -> dict[uuid.UUID, int]:
+    """Take up to ``limit`` due conversations, oldest first: {conversation: its
+    marked seq}. Taking one only moves its time to ``lease_until`` (this
+    statement commits on its own, so a writer marking the same conversation
+    never waits for the relay's work); the row goes in ``push_outbox_settle``.
+    A relay that dies meanwhile leaves it to be taken again after the lease.
+    Rows a writer holds (its messages not committed yet) are skipped."""
     table = _table(PushOutbox)
     lock = " FOR UPDATE SKIP LOCKED" if skip_locked_supported() else ""
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM {table}"
-            f" WHERE due_at <= %s ORDER BY due_at LIMIT %s{lock}) RETURNING conversation_id",
-            [connection.ops.adapt_datetimefield_value(now), limit],
+            f"UPDATE {table} SET due_at = %s WHERE conversation_id IN (SELECT conversation_id FROM {table}"
+            f" WHERE due_at <= %s ORDER BY due_at LIMIT %s{lock}) RETURNING conversation_id, through_seq",
+            [
+                connection.ops.adapt_datetimefield_value(lease_until),
+                connection.ops.adapt_datetimefield_value(now),
+                limit,
+            ],
         )
-        return [_python_uuid(row[0]) for row in cursor.fetchall()]
+        return {_python_uuid(row[0]): row[1] for row in cursor.fetchall()}
+
+
+def push_outbox_settle(claimed: dict[uuid.UUID, int], later: dict[uuid.UUID, datetime], due_at: datetime) -> None:
+    """After the relay queued a claim's pushes (in its transaction): remove the
+    rows nothing newer was marked in since; a row marked since is due again at
+    ``due_at`` (its new messages' grace); one with members to push only later
+    (PUSH_MIN_INTERVAL_SECONDS) is due then."""
+    if not claimed:
+        return
+    table = _table(PushOutbox)
+    with connection.cursor() as cursor:
+        settled = [conversation_id for conversation_id in claimed if conversation_id not in later]
+        if settled:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE "
+                + " OR ".join(["(conversation_id = %s AND through_seq <= %s)"] * len(settled)),
+                [value for pk in settled for value in (_db_uuid(pk), claimed[pk])],
+            )
+        for when, conversation_ids in _grouped({**dict.fromkeys(settled, due_at), **later}).items():
+            placeholders = ", ".join(["%s"] * len(conversation_ids))
+            cursor.execute(
+                f"UPDATE {table} SET due_at = %s WHERE conversation_id IN ({placeholders})",
+                [connection.ops.adapt_datetimefield_value(when), *[_db_uuid(pk) for pk in conversation_ids]],
+            )
+
+
+def _grouped(due: dict[uuid.UUID, datetime]) -> dict[datetime, list[uuid.UUID]]:
+    by_time: dict[datetime, list[uuid.UUID]] = {}
+    for conversation_id, when in due.items():
+        by_time.setdefault(when, []).append(conversation_id)
+    return by_time
 
 
 def messages_insert(messages: list[Message]) -> None:

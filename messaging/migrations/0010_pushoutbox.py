@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('conversation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='messaging.conversation')),
                 ('due_at', models.DateTimeField()),
+                ('through_seq', models.PositiveBigIntegerField(default=0)),
             ],
             options={
                 'indexes': [models.Index(fields=['due_at'], name='messaging_pushoutbox_due')],

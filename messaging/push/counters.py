@@ -15,12 +15,12 @@ logger = logging.getLogger(__name__)
 
 # name -> help; each is labelled by target kind, and failures by reason.
 COUNTERS = {
-    "queued": "Pushes queued (one per target).",
+    "queued": "Pushes stored to be sent (one per target and burst).",
     "sent": "Pushes the push service or webhook accepted.",
     "retried": "Push attempts that failed and will be retried (429, 5xx, network).",
     "failed": "Pushes given up on (a 4xx answer, or every attempt failed).",
-    "skipped": "Pushes not sent: read, delivered or deleted before they left.",
-    "targets_dropped": "Targets removed because the push service said they are gone (404/410).",
+    "skipped": "Pushes not sent: read, delivered, deleted, muted or overtaken before they left.",
+    "targets_dropped": "Targets removed: a subscription ended (403/404/410), a webhook answered 410.",
 }
 
 

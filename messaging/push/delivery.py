@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from chatserver import strict_json
@@ -30,43 +31,51 @@ BACKOFF_FIRST_SECONDS = 5
 BACKOFF_MAX_SECONDS = 3600
 
 
-def deliver(delivery_id: str) -> None:
-    delivery = (
-        PushDelivery.objects.select_related("target", "user", "conversation")
-        .filter(pk=delivery_id, status=Status.PENDING)
-        .first()
-    )
-    if delivery is None:
-        return  # sent, skipped or given up on already, or its target was removed
-    payload, reason = _payload(delivery)
-    if payload is None:
-        _finish(delivery, Status.SKIPPED, reason=reason)
-        counters.count("skipped", delivery.target.kind, reason=reason)
-        return
-    outcome = senders.send(
-        delivery.target,
-        push_id=str(delivery.id),
-        body=strict_json.dumps(payload).encode(),
-        collapse=senders.topic(str(delivery.conversation_id)),
-    )
+def deliver(delivery_id: str, attempt: int) -> None:
+    """Send push ``delivery_id`` as its try number ``attempt`` (the relay's
+    fence): a second copy of the same job, or a job whose lease ran out and
+    was handed out again, takes nothing and sends nothing."""
+    if not PushDelivery.objects.filter(pk=delivery_id, status=Status.PENDING, attempts=attempt).update(
+        attempts=attempt + 1
+    ):
+        return  # sent, skipped or given up on, its target removed, or another job has it
+    delivery = PushDelivery.objects.select_related("target", "user", "conversation").get(pk=delivery_id)
+    try:
+        payload, reason = _payload(delivery)
+        if payload is None:
+            if _finish(delivery, Status.SKIPPED, reason=reason):
+                counters.count("skipped", delivery.target.kind, reason=reason)
+            return
+        outcome = senders.send(
+            delivery.target,
+            push_id=str(delivery.id),
+            body=strict_json.dumps(payload).encode(),
+            collapse=senders.topic(str(delivery.conversation_id)),
+        )
+    except Exception:  # a bug or a library's surprise: logged, and tried again like a failed call
+        logger.exception("Push %s could not be sent", delivery.id)
+        outcome = senders.Outcome(None)
     _record(delivery, outcome)
 
 
 def _payload(delivery: PushDelivery) -> tuple[dict | None, str]:
     """What the push says, or (None, why nothing is to be said)."""
+    if not delivery.user.is_active:
+        return None, "inactive"
+    if delivery.target.user_id != delivery.user_id:
+        return None, "moved"  # the browser's subscription is another user's now
+    if PushDelivery.objects.filter(
+        target=delivery.target, conversation=delivery.conversation, top_seq__gt=delivery.top_seq
+    ).exists():
+        return None, "superseded"  # a newer push of this conversation says more
     membership = Membership.objects.filter(user=delivery.user, conversation=delivery.conversation).first()
     if membership is None or membership.left_seq is not None:
         return None, "left"
     if membership.muted:
         return None, "muted"
-    previous = (
-        PushDelivery.objects.filter(
-            user=delivery.user, conversation=delivery.conversation, top_seq__lt=delivery.top_seq
-        )
-        .order_by("-top_seq")
-        .values_list("top_seq", flat=True)
-        .first()
-    )
+    previous = PushDelivery.objects.filter(
+        user=delivery.user, conversation=delivery.conversation, status=Status.SENT, top_seq__lt=delivery.top_seq
+    ).aggregate(top=Max("top_seq"))["top"]
     start = floor(
         joined_seq=membership.joined_seq,
         read_seq=membership.read_seq,
@@ -125,10 +134,20 @@ def _retryable(outcome: senders.Outcome) -> bool:
     return outcome.status is None or outcome.status in (408, 429) or outcome.status >= 500
 
 
+def _ours(delivery: PushDelivery):
+    """The push, if this job still holds it (no later job took it after a lease ran out)."""
+    return PushDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING, attempts=delivery.attempts)
+
+
 def _finish(delivery: PushDelivery, status: str, *, reason: str = "", last_status: int | None = None) -> bool:
     return bool(
-        PushDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING).update(
-            status=status, reason=reason, last_status=last_status, finished_at=timezone.now(), next_attempt_at=None
+        _ours(delivery).update(
+            status=status,
+            reason=reason,
+            last_status=last_status,
+            finished_at=timezone.now(),
+            next_attempt_at=None,
+            leased_until=None,
         )
     )
 
@@ -149,24 +168,30 @@ def _record(delivery: PushDelivery, outcome: senders.Outcome) -> None:
                 PushTarget.objects.filter(pk=target_id).update(last_success_at=timezone.now())
                 counters.count("sent", kind)
             return
-        if outcome.status in (404, 410):
+        if _gone(kind, outcome.status):
             # The subscription or webhook is gone for good: so is the target (and its queued pushes).
             if PushTarget.objects.filter(pk=target_id).delete()[0]:
                 counters.count("targets_dropped", kind)
-                logger.info("Push target %s removed: the push service answered %s", target_id, outcome.status)
+                logger.info("Push target %s removed: it answered %s", target_id, outcome.status)
             return
         retryable = _retryable(outcome)
-        attempts = delivery.attempts + 1
-        if not retryable or attempts >= settings.PUSH_MAX_ATTEMPTS:
+        if not retryable or delivery.attempts >= settings.PUSH_MAX_ATTEMPTS:
             reason = "refused" if outcome.refused else "gave_up" if retryable else f"http_{outcome.status}"
             if _finish(delivery, Status.FAILED, reason=reason, last_status=outcome.status):
                 counters.count("failed", kind, reason=reason)
                 logger.warning("Push %s failed (%s)", delivery.id, reason)
             return
-        waits = _backoff(attempts, outcome.retry_after)
-        PushDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING).update(
-            attempts=attempts,
-            last_status=outcome.status,
-            next_attempt_at=timezone.now() + timedelta(seconds=waits),
-        )
-        counters.count("retried", kind)
+        waits = _backoff(delivery.attempts, outcome.retry_after)
+        if _ours(delivery).update(
+            last_status=outcome.status, next_attempt_at=timezone.now() + timedelta(seconds=waits), leased_until=None
+        ):
+            counters.count("retried", kind)
+
+
+def _gone(kind: str, status: int | None) -> bool:
+    """Web Push services answer 404 or 410 for a subscription that ended, and
+    403 for one made with another VAPID key (it can never be sent to again);
+    a webhook is gone when its gateway says 410 (a 404 may be a deploy)."""
+    if kind == PushTarget.Kind.WEBPUSH:
+        return status in (403, 404, 410)
+    return status == 410

@@ -57,7 +57,7 @@ class PushDelivery(models.Model):
     same on every retry, so a receiver can tell a repeat."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"  # queued, or waiting for its next attempt (next_attempt_at)
+        PENDING = "pending"  # to be sent: handed to a job (leased_until), or waiting (next_attempt_at)
         SENT = "sent"
         SKIPPED = "skipped"  # read, delivered or deleted before it left
         FAILED = "failed"
@@ -68,8 +68,10 @@ class PushDelivery(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+", db_index=False)
     top_seq = models.PositiveBigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)  # tries so far; a job takes try n only while it is n
     next_attempt_at = models.DateTimeField(null=True, blank=True)  # set while waiting to retry
+    # Handed to a job until then; a push whose job died is handed out again after it.
+    leased_until = models.DateTimeField(null=True, blank=True)
     last_status = models.PositiveSmallIntegerField(null=True, blank=True)  # the push service's HTTP status
     reason = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -83,7 +85,7 @@ class PushDelivery(models.Model):
         indexes = [
             # The last push of a conversation to a user (where the next one starts).
             models.Index(fields=["user", "conversation", "top_seq"], name="push_delivery_last"),
-            models.Index(fields=["status", "next_attempt_at"], name="push_delivery_waiting"),
+            models.Index(fields=["status", "created_at"], name="push_delivery_status"),
             models.Index(fields=["created_at"], name="push_delivery_created"),
         ]
         verbose_name_plural = "push deliveries"

@@ -1,13 +1,26 @@
-"""The relay: turns due outbox rows into queued pushes.
+"""The relay: turns due outbox rows into pushes, and hands pushes to the job queue.
 
 The writer marks a conversation in ``PushOutbox`` in the transaction that
 stores its messages (one row a conversation, due ``PUSH_GRACE_SECONDS``
-after its first new message). Each pass here claims the due rows and, for
-every current, unmuted member with a push target, counts the messages from
-others that none of their devices was sent (``PUSH_WHEN=unread``: that they
-have not read) since the last push: one push a member, conversation and
-target, whatever the number of messages. Pushes are queued in the same
-transaction as the claim, so a crash loses none and queues none twice.
+after its first new message). Each pass here:
+
+1. takes the due rows (a statement of its own: a writer marking one of them
+   never waits for the rest of the pass);
+2. reads, for every current, unmuted, active member with a push target, the
+   messages from others that none of their devices was sent
+   (``PUSH_WHEN=unread``: that they have not read) since the last push sent
+   to them, and plans one push a member, conversation and target, whatever
+   the number of messages; members pushed less than
+   ``PUSH_MIN_INTERVAL_SECONDS`` ago wait;
+3. stores those pushes and settles the taken rows in one short transaction (a
+   row marked again meanwhile stays, for its new messages);
+4. hands due pushes to the job queue, each with a lease: a push whose job
+   died (a crash, the queue's timeout) is handed out again when its lease
+   runs out. The job's ``attempt`` fences it, so a second copy of a job
+   sends nothing.
+
+A pass that dies anywhere loses nothing: taken rows are taken again after
+their lease, stored pushes are handed out by a later pass.
 """
 
 import logging
@@ -18,7 +31,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -29,22 +42,36 @@ from messaging.push.models import PushDelivery, PushTarget
 
 logger = logging.getLogger(__name__)
 
+Status = PushDelivery.Status
 DELIVER_TASK = "messaging.push.delivery.deliver"
 CLAIM_LIMIT = 200
+CLAIM_LEASE = timedelta(seconds=60)  # a relay that died mid-pass: its conversations are taken again after this
 # A notification says "99+" beyond this; counting further back is wasted work.
 COUNT_CAP = 100
+
+
+def job_lease() -> timedelta:
+    """How long a handed-out push is its job's: longer than the queue lets a job run."""
+    return timedelta(seconds=settings.Q_CLUSTER["timeout"] + 15)
 
 
 def floor(*, joined_seq: int, read_seq: int, delivered_seq: int, pushed_seq: int) -> int:
     """The highest seq of a conversation a member needs no push for: what they
     read, what any of their devices was sent (unless pushes are for unread
-    messages), what was said before they joined, what an earlier push announced."""
+    messages), what was said before they joined, what a push sent them announced."""
     delivered = delivered_seq if settings.PUSH_WHEN == "undelivered" else 0
     return max(joined_seq, read_seq, delivered, pushed_seq)
 
 
-def enqueue(delivery_id: uuid.UUID) -> None:
-    async_task(DELIVER_TASK, str(delivery_id), task_name=f"push-{delivery_id}")
+def last_sent_seq(**filters) -> Subquery:
+    """The top seq of the last push sent for a (user, conversation): where the next one starts."""
+    return Subquery(
+        PushDelivery.objects.filter(status=Status.SENT, **filters)
+        .order_by()
+        .values("user")
+        .annotate(top=Max("top_seq"))
+        .values("top")
+    )
 
 
 @dataclass
@@ -56,33 +83,40 @@ class _Member:
 
 
 def relay_once(*, now: datetime | None = None) -> int:
-    """One pass: claim due conversations, queue their pushes, requeue pushes
-    whose retry time has come. Returns how many pushes were queued."""
+    """One pass; returns how many pushes were handed to the job queue."""
     now = now or timezone.now()
+    claimed = sequences.push_outbox_claim(now, now + CLAIM_LEASE, CLAIM_LIMIT)
+    members, later = _plan(list(claimed), now)
     with transaction.atomic():
-        queued = _plan(sequences.push_outbox_claim(now, CLAIM_LIMIT), now)
-        queued += _requeue_waiting(now)
-    return queued
+        _store(members, now)
+        sequences.push_outbox_settle(claimed, later, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
+    with transaction.atomic():
+        return _hand_out(now)
 
 
-def _last_push(field: str) -> Subquery:
-    return Subquery(
-        PushDelivery.objects.filter(user=OuterRef("user_id"), conversation=OuterRef("conversation_id"))
-        .order_by("-top_seq")
-        .values(field)[:1]
-    )
-
-
-def _plan(conversation_ids: list[uuid.UUID], now: datetime) -> int:
+def _plan(conversation_ids: list[uuid.UUID], now: datetime) -> tuple[list[_Member], dict[uuid.UUID, datetime]]:
+    """Who is to be pushed for these conversations (reads only), and the
+    conversations with members to push only later, with when."""
     if not conversation_ids:
-        return 0
+        return [], {}
+    recent = Subquery(
+        PushDelivery.objects.filter(
+            user=OuterRef("user_id"),
+            conversation=OuterRef("conversation_id"),
+            status__in=[Status.SENT, Status.PENDING],
+        )
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
     rows = (
         Membership.objects.filter(
             conversation_id__in=conversation_ids, left_seq__isnull=True, muted=False, user__is_active=True
         )
         .filter(Exists(PushTarget.objects.filter(user=OuterRef("user_id"))))
         .annotate(
-            last_seq=F("conversation__last_seq"), pushed_seq=_last_push("top_seq"), pushed_at=_last_push("created_at")
+            last_seq=F("conversation__last_seq"),
+            pushed_seq=last_sent_seq(user=OuterRef("user_id"), conversation=OuterRef("conversation_id")),
+            pushed_at=recent,
         )
         .values(
             "user_id",
@@ -112,9 +146,12 @@ def _plan(conversation_ids: list[uuid.UUID], now: datetime) -> int:
             later[row["conversation_id"]] = min(due, later.get(row["conversation_id"], due))
             continue
         members.append(_Member(row["user_id"], row["conversation_id"], start, row["last_seq"]))
-    sequences.push_outbox_defer(later)
     counts = _unseen_counts(members)
-    members = [member for member in members if counts.get((member.user_id, member.conversation_id))]
+    return [member for member in members if counts.get((member.user_id, member.conversation_id))], later
+
+
+def _store(members: list[_Member], now: datetime) -> int:
+    """One push a member and target (a push planned twice is stored once)."""
     if not members:
         return 0
     targets: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -135,10 +172,11 @@ def _plan(conversation_ids: list[uuid.UUID], now: datetime) -> int:
         for member in members
         for target_id in targets[member.user_id]
     ]
-    PushDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)  # a claim run twice queues nothing twice
-    for delivery in deliveries:
-        enqueue(delivery.id)
-    for kind, n in Counter(kind_of[delivery.target_id] for delivery in deliveries).items():
+    PushDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    stored = PushDelivery.objects.filter(id__in=[delivery.id for delivery in deliveries]).values_list(
+        "target_id", flat=True
+    )
+    for kind, n in Counter(kind_of[target_id] for target_id in stored).items():
         counters.count("queued", kind, n)
     return len(deliveries)
 
@@ -170,14 +208,21 @@ def _unseen_counts(members: list[_Member]) -> dict[tuple[uuid.UUID, uuid.UUID], 
     }
 
 
-def _requeue_waiting(now: datetime) -> int:
-    """Pushes whose retry time has come go back in the queue."""
-    waiting = PushDelivery.objects.filter(status=PushDelivery.Status.PENDING, next_attempt_at__lte=now)
+def _hand_out(now: datetime) -> int:
+    """Give the job queue the pushes due now (new ones, retries whose time
+    has come, and those whose job's lease ran out), each with a lease."""
+    due = PushDelivery.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        Q(leased_until__isnull=True) | Q(leased_until__lte=now),
+        status=Status.PENDING,
+    )
     if sequences.skip_locked_supported():
-        waiting = waiting.select_for_update(skip_locked=True)
-    ids = list(waiting.order_by("next_attempt_at").values_list("id", flat=True)[:CLAIM_LIMIT])
-    if ids:
-        PushDelivery.objects.filter(id__in=ids).update(next_attempt_at=None)
-        for delivery_id in ids:
-            enqueue(delivery_id)
-    return len(ids)
+        due = due.select_for_update(skip_locked=True)
+    handed = list(due.order_by("created_at").values_list("id", "attempts")[:CLAIM_LIMIT])
+    if handed:
+        PushDelivery.objects.filter(id__in=[delivery_id for delivery_id, _ in handed]).update(
+            leased_until=now + job_lease()
+        )
+        for delivery_id, attempts in handed:
+            async_task(DELIVER_TASK, str(delivery_id), attempts, task_name=f"push-{delivery_id}-{attempts}")
+    return len(handed)

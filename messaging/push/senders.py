@@ -47,7 +47,9 @@ class _NoRedirects(requests.Session):
 
 @cache
 def _session() -> requests.Session:
-    return _NoRedirects()  # keep-alive to the push services, per worker process
+    session = _NoRedirects()  # keep-alive to the push services, per worker process
+    session.trust_env = False  # no proxy settings or .netrc credentials for hosts users name
+    return session
 
 
 def b64url(raw: bytes) -> str:

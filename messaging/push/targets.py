@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from messaging.push.exceptions import InvalidTarget, TargetNotFound, TooManyTargets
-from messaging.push.models import PushTarget
+from messaging.push.models import PushDelivery, PushTarget
 from messaging.push.netguard import check_url
 
 Kind = PushTarget.Kind
@@ -41,6 +41,9 @@ def _check_subscription_keys(p256dh: str, auth: str) -> None:
 
 
 def _check_room(user: User) -> None:
+    """In the caller's transaction; the user's row is locked so that two
+    registrations at once cannot both take the last place."""
+    User.objects.select_for_update().filter(pk=user.pk).first()
     if PushTarget.objects.filter(user=user).count() >= settings.PUSH_TARGETS_PER_USER:
         raise TooManyTargets(f"At most {settings.PUSH_TARGETS_PER_USER} push targets per user; remove one first.")
 
@@ -58,6 +61,9 @@ def target_register_webpush(
         with transaction.atomic():
             existing = PushTarget.objects.select_for_update().filter(kind=Kind.WEBPUSH, endpoint=endpoint).first()
             if existing is not None:
+                if existing.user_id != user.id:
+                    # Another user's pushes still queued for this browser must not reach this one.
+                    existing.deliveries.filter(status=PushDelivery.Status.PENDING).delete()
                 changed = {**fields, **({"name": name} if name else {})}
                 for key, value in changed.items():
                     setattr(existing, key, value)

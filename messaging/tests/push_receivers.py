@@ -64,6 +64,8 @@ class PushReceiver:
     def __init__(self) -> None:
         self.routes: dict[str, _Route] = {}
         self.hold_seconds = 0.0
+        self.open = threading.Event()  # cleared: requests wait (in flight) until it is set again
+        self.open.set()
         self.in_flight: set[str] = set()  # push ids being answered right now
         self.lock = threading.Lock()
         receiver = self
@@ -130,6 +132,7 @@ class PushReceiver:
         with self.lock:
             self.in_flight.add(push_id)
         try:
+            self.open.wait(60)
             if self.hold_seconds:
                 time.sleep(self.hold_seconds)
             route.received.append(Received(handler.path, headers, payload))

@@ -7,13 +7,14 @@ would. Time is passed to the relay, so nothing sleeps out a grace period.
 """
 
 import asyncio
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -21,8 +22,9 @@ from django.utils.module_loading import import_string
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from messaging import services
+from messaging import sequences, services
 from messaging.models import Membership, PushOutbox
+from messaging.push import relay
 from messaging.push.models import PushCounter, PushDelivery, PushTarget, VapidKey
 from messaging.push.relay import relay_once
 from messaging.push.senders import new_vapid_private_key
@@ -133,6 +135,8 @@ def test_the_sender_and_users_without_targets_get_nothing(client_for, alice, bob
     send(alice, bob, "hello")  # bob has no target; alice's own message is not news to her
     assert relay_once(now=later()) == 0
     assert PushOutbox.objects.count() == 0
+    send(bob, alice, "and back")  # the control: a message to alice is
+    assert relay_once(now=later()) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -148,6 +152,10 @@ async def test_a_user_whose_device_got_the_messages_gets_no_push(connect, client
         await asyncio.sleep(0.05)
     assert await database_sync_to_async(relay_once)(now=later()) == 0
     assert await PushDelivery.objects.acount() == 0
+    await bob_phone.close()  # the control: with the device gone, the next message is pushed
+    await asyncio.sleep(0.3)
+    await database_sync_to_async(send)(alice, bob, "now you are away")
+    assert await database_sync_to_async(relay_once)(now=later()) == 1
 
 
 @pytest.mark.parametrize("push_when", ["undelivered", "unread"])
@@ -181,6 +189,53 @@ def test_read_before_the_relay_queues_nothing(client_for, alice, bob, receiver):
     send(alice, bob, "read at once")
     services.conversation_mark_read(bob, str(alice.id))
     assert relay_once(now=later()) == 0
+    send(alice, bob, "not read")  # the control
+    assert relay_once(now=later()) == 1
+
+
+@pytest.mark.parametrize("change", ["muted", "left", "inactive", "moved", "delivered"])
+def test_what_changed_after_the_relay_queued_a_push_is_checked_before_it_leaves(
+    client_for, alice, bob, carol, receiver, change
+):
+    group = services.group_create(creator=alice, title="Trip", members=[str(bob.id), str(carol.id)])
+    _, subscription = subscribe(client_for(bob), receiver, "bob")
+    message = services.conversation_message_send(sender=alice, conversation=group.id, content="hi").message
+    assert relay_once(now=later()) == 1
+    if change == "muted":
+        services.conversation_mute(bob, conversation_id=group.id, muted=True)
+    elif change == "left":
+        services.group_leave(user=bob, conversation_id=group.id)
+    elif change == "inactive":
+        bob.is_active = False
+        bob.save(update_fields=["is_active"])
+    elif change == "moved":  # the same browser, now carol's
+        client_for(carol).post(
+            "/push/targets", {"kind": "webpush", "subscription": subscription.as_json()}, format="json"
+        )
+    else:
+        services.messages_delivered_many({bob.id: [message.id]})
+    run_jobs()
+    assert receiver.received("/wp/bob") == []
+    if change == "moved":
+        assert PushDelivery.objects.count() == 0  # bob's pushes for that browser went with the move
+    else:
+        assert PushDelivery.objects.get().reason == change
+
+
+def test_a_push_overtaken_by_a_newer_one_is_not_sent(client_for, alice, bob, receiver, settings):
+    settings.PUSH_MIN_INTERVAL_SECONDS = 0
+    subscribe(client_for(bob), receiver, "bob")
+    receiver.answer("/wp/bob", 503)
+    send(alice, bob, "one")
+    relay_once(now=later())
+    run_jobs()  # failed: waits for its retry
+    receiver.answer("/wp/bob", 201)
+    send(alice, bob, "two")
+    relay_once(now=later(3600))  # the new burst, and the retry of the old push
+    run_jobs()
+    [failed, push] = receiver.received("/wp/bob")
+    assert (failed.payload["count"], push.payload["count"]) == (1, 2)  # the newer says both
+    assert dict(PushDelivery.objects.values_list("top_seq", "reason")) == {1: "superseded", 2: ""}
 
 
 def test_a_muted_conversation_pushes_nothing(client_for, alice, bob, receiver):
@@ -232,6 +287,104 @@ def test_a_steady_conversation_is_pushed_at_most_once_per_interval(client_for, a
     assert relay_once(now=outbox.due_at) == 1
     run_jobs()
     assert [push.payload["count"] for push in receiver.received("/wp/bob")] == [1, 2]
+
+
+def test_a_message_marked_while_the_relay_works_is_pushed_in_a_later_pass(client_for, alice, bob, receiver, settings):
+    """The relay takes a conversation, queues its pushes, then settles the row:
+    a message marked in between (here: stored after the plan read the
+    conversation) keeps the row, so it is pushed next time instead of lost."""
+    settings.PUSH_MIN_INTERVAL_SECONDS = 0
+    subscribe(client_for(bob), receiver, "bob")
+    send(alice, bob, "first")
+    now = later()
+    claimed = sequences.push_outbox_claim(now, now + timedelta(seconds=60), 200)
+    members, deferred = relay._plan(list(claimed), now)
+    second = send(alice, bob, "second, just after the plan")
+    with transaction.atomic():
+        relay._store(members, now)
+        sequences.push_outbox_settle(claimed, deferred, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
+    with transaction.atomic():
+        assert relay._hand_out(now) == 1
+    assert len(members) == 1 and PushOutbox.objects.count() == 1  # kept: something newer was marked
+    assert relay_once(now=later(30)) == 1
+    run_jobs()
+    # The second is pushed (with the first, whose own push it overtook before it left).
+    [push] = receiver.received("/wp/bob")
+    assert (push.payload["count"], push.payload["message_id"]) == (2, str(second.id))
+    assert PushOutbox.objects.count() == 0
+
+
+def test_a_relay_that_dies_mid_pass_leaves_the_conversation_to_be_taken_again(client_for, alice, bob, receiver):
+    subscribe(client_for(bob), receiver, "bob")
+    send(alice, bob, "hello")
+    now = later()
+    assert sequences.push_outbox_claim(now, now + timedelta(seconds=60), 200)  # taken, then the relay died
+    assert relay_once(now=now + timedelta(seconds=1)) == 0  # leased: not taken twice
+    assert relay_once(now=now + timedelta(seconds=61)) == 1
+
+
+def test_a_conversation_put_off_for_one_member_does_not_put_off_new_messages(
+    client_for, alice, bob, receiver, settings
+):
+    settings.PUSH_MIN_INTERVAL_SECONDS = 60
+    subscribe(client_for(bob), receiver, "bob")
+    send(alice, bob, "one")
+    relay_once(now=later())
+    send(alice, bob, "two")
+    relay_once(now=later())  # bob was pushed a moment ago: the row waits a minute
+    assert PushOutbox.objects.get().due_at > later(40)
+    send(alice, bob, "three")  # new messages bring it back to their own grace period
+    assert PushOutbox.objects.get().due_at < later()
+
+
+def test_pruning_keeps_where_the_next_push_starts(client_for, alice, bob, receiver, settings):
+    from messaging.push.management.commands.push_worker import prune_finished
+
+    settings.PUSH_MIN_INTERVAL_SECONDS = 0
+    settings.PUSH_WHEN = "unread"
+    subscribe(client_for(bob), receiver, "bob")
+    for n in range(2):
+        send(alice, bob, f"burst {n}")
+        relay_once(now=later())
+        run_jobs()
+    PushDelivery.objects.update(created_at=timezone.now() - timedelta(days=settings.EVENT_LOG_RETENTION_DAYS + 1))
+    assert prune_finished() == 1
+    assert list(PushDelivery.objects.values_list("top_seq", flat=True)) == [2]
+    send(alice, bob, "after the prune")
+    relay_once(now=later())
+    run_jobs()
+    assert [push.payload["count"] for push in receiver.received("/wp/bob")] == [1, 1, 1]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer at a time: nothing to overlap")
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_never_takes_a_conversation_whose_new_message_is_not_committed(client_for, alice, bob, receiver):
+    """A writer's mark holds the row until its transaction commits; the relay
+    skips it meanwhile, and pushes the message once it is committed."""
+    subscribe(client_for(bob), receiver, "bob")
+    first = send(alice, bob, "committed")
+    marked, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def writer() -> None:  # another connection, as the message writer's
+        try:
+            with transaction.atomic():
+                sequences.push_outbox_touch({first.conversation_id: first.seq + 1}, timezone.now())
+                marked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert marked.wait(10)
+    try:
+        assert relay_once(now=later()) == 0  # the row is held: not taken
+        assert PushOutbox.objects.count() == 1
+    finally:
+        release.set()
+        thread.join(10)
+    assert relay_once(now=later()) == 1
 
 
 def test_the_relays_reads_do_not_grow_with_the_members(alice, make_user, receiver):
@@ -302,7 +455,7 @@ def test_every_attempt_failing_gives_up(client_for, alice, bob, receiver, settin
     relay_once(now=later(7200))
     run_jobs()
     delivery = PushDelivery.objects.get()
-    assert (delivery.status, delivery.reason, delivery.attempts) == ("failed", "gave_up", 1)
+    assert (delivery.status, delivery.reason, delivery.attempts) == ("failed", "gave_up", 2)
     assert counter("failed", "webpush", "gave_up") == 1
 
 

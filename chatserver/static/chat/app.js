@@ -4,7 +4,7 @@ import { PendingFiles, attachmentList, download, imageUrl } from "./attachments.
 import { $, avatar, closeOnBackdrop, confirmDialog, h, highlighted, paintAvatar, svgIcon, toast } from "./dom.js";
 import { dayKey, dayLabel, hue, lastSeen, preview, relativeTime, sameRun, timeOfDay } from "./format.js";
 import { setupGroups } from "./groups.js";
-import { disablePush, setupNotificationSettings } from "./push.js";
+import { disablePush, forgetOthersSubscription, setupNotificationSettings } from "./push.js";
 
 const api = new Api();
 
@@ -53,7 +53,7 @@ $("register-form").addEventListener("submit", async (event) => {
 $("logout").addEventListener("click", async () => {
   socket.stop();
   try {
-    await disablePush(api); // the next person on this browser must not get these pushes
+    await disablePush(api, state.me.id); // the next person on this browser must not get these pushes
   } catch { /* the server forgets it when the push service says it is gone */ }
   api.setToken(null);
   location.reload();
@@ -83,6 +83,7 @@ async function start() {
   $("whoami").textContent = state.me.username;
   $("whoami").setAttribute("aria-label", `Signed in as ${state.me.username}`);
   paintAvatar($("my-avatar"), state.me.id, state.me.username);
+  forgetOthersSubscription(state.me.id).catch(() => {}); // best effort: the server drops it when told it is gone
   await loadConversations();
   socket.start();
   const asked = new URLSearchParams(location.search).get("conversation"); // a notification's link

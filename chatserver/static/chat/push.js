@@ -2,7 +2,9 @@
 // subscription and its registration with the server (POST /push/targets).
 import { $, closeOnBackdrop, toast } from "./dom.js";
 
-const TARGET_KEY = "chat.pushTarget"; // the server's id of this browser's subscription
+// The server's id of this browser's subscription, per user: a browser shared
+// by several people must never show one person's pushes to another.
+const targetKey = (userId) => `chat.pushTarget.${userId}`;
 const SUBSCRIBE_WITHIN_MS = 20_000;
 
 export function pushSupported() {
@@ -25,20 +27,36 @@ async function registration() {
   return navigator.serviceWorker.register("/sw.js");
 }
 
-export async function pushEnabled() {
-  if (!pushSupported() || Notification.permission !== "granted") return false;
+async function currentSubscription() {
+  if (!pushSupported()) return null;
   const current = await navigator.serviceWorker.getRegistration("/");
-  return Boolean(current && (await current.pushManager.getSubscription()) && localStorage.getItem(TARGET_KEY));
+  return current ? current.pushManager.getSubscription() : null;
+}
+
+export async function pushEnabled(userId) {
+  if (!pushSupported() || Notification.permission !== "granted") return false;
+  return Boolean((await currentSubscription()) && localStorage.getItem(targetKey(userId)));
+}
+
+// At sign-in: a subscription this browser holds for someone else (who did
+// not log out) is ended, so its pushes stop here; the push service then
+// tells the server, which drops that target.
+export async function forgetOthersSubscription(userId) {
+  const subscription = await currentSubscription();
+  if (subscription && !localStorage.getItem(targetKey(userId))) await subscription.unsubscribe();
 }
 
 // Ask the browser (its permission prompt), subscribe, and register the subscription.
-export async function enablePush(api) {
+export async function enablePush(api, userId) {
   if (!pushSupported()) throw new Error("This browser cannot receive push notifications.");
   const permission = await Notification.requestPermission();
   if (permission !== "granted") throw new Error("Notifications are blocked for this site in the browser's settings.");
   const { data: { public_key: key } } = await api.get("/push/vapid-public-key");
   const worker = await registration();
   await navigator.serviceWorker.ready;
+  // A subscription made with another server key (the key changed) cannot be used: start over.
+  const existing = await worker.pushManager.getSubscription();
+  if (existing && !sameKey(existing.options.applicationServerKey, applicationServerKey(key))) await existing.unsubscribe();
   let subscription;
   try {
     // A browser that cannot reach its push service may never answer: give up after a while.
@@ -51,18 +69,21 @@ export async function enablePush(api) {
     throw new Error(`The browser could not reach its push service (${error.message}).`);
   }
   const { data } = await api.post("/push/targets", { kind: "webpush", name: deviceName(), subscription: subscription.toJSON() });
-  localStorage.setItem(TARGET_KEY, data.id);
+  localStorage.setItem(targetKey(userId), data.id);
+}
+
+function sameKey(buffer, expected) {
+  if (!buffer) return false;
+  const bytes = new Uint8Array(buffer);
+  return bytes.length === expected.length && bytes.every((byte, index) => byte === expected[index]);
 }
 
 // Stop pushes to this device: unsubscribe, and tell the server (also on logout).
-export async function disablePush(api) {
-  const target = localStorage.getItem(TARGET_KEY);
-  localStorage.removeItem(TARGET_KEY);
-  if (pushSupported()) {
-    const current = await navigator.serviceWorker.getRegistration("/");
-    const subscription = current && (await current.pushManager.getSubscription());
-    if (subscription) await subscription.unsubscribe();
-  }
+export async function disablePush(api, userId) {
+  const target = localStorage.getItem(targetKey(userId));
+  localStorage.removeItem(targetKey(userId));
+  const subscription = await currentSubscription();
+  if (subscription) await subscription.unsubscribe();
   if (target) {
     try {
       await api.delete(`/push/targets/${target}`);
@@ -84,7 +105,7 @@ export function setupNotificationSettings({ api, me, onOpenConversation }) {
       $("push-toggle").disabled = true;
       return status("This browser cannot receive push notifications; the other devices still can.");
     }
-    $("push-toggle").checked = await pushEnabled();
+    $("push-toggle").checked = await pushEnabled(me().id);
     status($("push-toggle").checked ? "On: this device is told about messages while the app is closed." : "Off on this device.");
   }
 
@@ -93,8 +114,8 @@ export function setupNotificationSettings({ api, me, onOpenConversation }) {
     $("push-toggle").disabled = true;
     status(on ? "Asking the browser…" : "Turning off…");
     try {
-      if (on) await enablePush(api);
-      else await disablePush(api);
+      if (on) await enablePush(api, me().id);
+      else await disablePush(api, me().id);
     } catch (error) {
       $("push-toggle").checked = false;
       $("push-toggle").disabled = false;

@@ -22,7 +22,8 @@ function notificationFor(push) {
     title: conversation.title || sender,
     options: {
       body,
-      tag: conversation.id, // a newer push of the conversation replaces the older one
+      // A newer push of the conversation replaces the older one (renotify needs a tag).
+      tag: conversation.id || "chat",
       renotify: true,
       icon: "/static/chat/icon.svg",
       badge: "/static/chat/icon.svg",

@@ -1,11 +1,12 @@
 """``manage.py push_worker``: sends push notifications.
 
-One process runs the relay (due outbox rows become queued pushes, pushes
-whose retry time has come go back in the queue) and starts the job queue's
-workers (django-q2, jobs kept in the default database), which send them.
-Run one per host (or several: on PostgreSQL they share the work); on SQLite,
-one. SIGTERM stops it after the jobs in hand; a job of a worker killed
-outright is taken up again after Q_CLUSTER["retry"] seconds.
+One process runs the relay (due outbox rows become pushes, pushes due are
+handed to the job queue) and starts the job queue's workers (django-q2, jobs
+kept in the default database), which send them. Run one per host (or
+several: on PostgreSQL they share the work); on SQLite, one. A SIGTERM to
+this process lets the jobs in hand finish (at most 40 s); one to the whole
+process group ends them at once. Either way, and after SIGKILL, a push whose
+job did not finish is handed out again once its lease runs out.
 """
 
 import logging
@@ -17,8 +18,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connections
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django_q.cluster import Cluster
+from django_q.models import Task
 
 from messaging.push.models import PushDelivery
 from messaging.push.relay import relay_once
@@ -58,7 +61,7 @@ class Command(BaseCommand):
             logger.info("Push worker stopped")
 
 
-def _stop(cluster: Cluster, timeout: float = 60) -> None:
+def _stop(cluster: Cluster, timeout: float = 40) -> None:
     """Ask the cluster to finish the jobs in hand, and wait for it a bounded
     time. A SIGTERM sent to the whole process group (systemd, most
     supervisors) has already ended its processes, which take SIGTERM's
@@ -89,7 +92,17 @@ def _without_connection_pool() -> None:
 
 
 def prune_finished() -> int:
-    """Finished pushes older than the event log's retention (the newest of each
-    conversation is where its next push starts; older ones only take room)."""
+    """Finished pushes older than the event log's retention, but for the last
+    one sent of each user and conversation (where their next push starts),
+    and the job queue's records of failed jobs as old."""
     before = timezone.now() - timedelta(days=settings.EVENT_LOG_RETENTION_DAYS)
-    return PushDelivery.objects.filter(created_at__lt=before).exclude(status=PushDelivery.Status.PENDING).delete()[0]
+    newer_sent = PushDelivery.objects.filter(
+        user=OuterRef("user"),
+        conversation=OuterRef("conversation"),
+        status=PushDelivery.Status.SENT,
+        top_seq__gt=OuterRef("top_seq"),
+    )
+    old = PushDelivery.objects.filter(created_at__lt=before).exclude(status=PushDelivery.Status.PENDING)
+    deleted = old.filter(~Q(status=PushDelivery.Status.SENT) | Exists(newer_sent)).delete()[0]
+    Task.objects.filter(stopped__lt=before).delete()
+    return deleted
