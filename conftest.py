@@ -62,7 +62,7 @@ def clock() -> FakeClock:
 def rate_limiter(clock):
     """Every test gets fresh buckets (in Redis under its own prefix when REDIS_URL
     is set) driven by the fake clock, so limits never leak between tests."""
-    from messaging import ratelimit
+    from chatserver import ratelimit
 
     limiter = ratelimit.build_limiter(prefix=f"test:{uuid.uuid4().hex}", clock=clock)
     ratelimit.set_limiter(limiter)

@@ -6,18 +6,13 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, AdminUserCreationForm, UserChangeForm
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from accounts import services
 from accounts.exceptions import InvalidCredentials
 from accounts.models import User
+from chatserver import ratelimit
 from chatserver.client_address import request_client_address
 from chatserver.errors import RateLimited
-from messaging import ratelimit
-from messaging.admin import change_url, changelist_url, conversation_name
-from messaging.models import Membership, Message
-from messaging.presence import get_presence
 
 
 class RateLimitedAdminAuthenticationForm(AdminAuthenticationForm):
@@ -77,9 +72,6 @@ class RevokingPasswordChangeForm(AdminPasswordChangeForm):
         return user
 
 
-CONVERSATIONS_SHOWN = 50
-
-
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserEditForm
@@ -91,48 +83,15 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ("-created",)
     show_full_result_count = False
     actions = ["deactivate"]
-    readonly_fields = ("id", "created", "updated", "last_login", "last_seen", "token_version", "online")
-    readonly_fields += ("their_conversations", "messages_sent")
+    readonly_fields = ("id", "created", "updated", "last_login", "last_seen", "token_version")
+    # messaging.admin extends this page with presence and conversations.
     fieldsets = (
         (None, {"fields": ("id", "username", "email", "password")}),
         ("Status", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
-        ("Sessions", {"fields": ("online", "last_seen", "last_login", "token_version")}),
-        ("Chat", {"fields": ("their_conversations", "messages_sent")}),
+        ("Sessions", {"fields": ("last_seen", "last_login", "token_version")}),
         ("Dates", {"fields": ("created", "updated")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "email", "password1", "password2")}),)
-
-    @admin.display(description="online now", boolean=True)
-    def online(self, user: User) -> bool:
-        return user.pk in get_presence().online([user.pk])
-
-    @admin.display(description="conversations")
-    def their_conversations(self, user: User) -> str:
-        memberships = (
-            Membership.objects.filter(user=user)
-            .select_related("conversation__user_a", "conversation__user_b")
-            .order_by("-conversation__last_message_at")[:CONVERSATIONS_SHOWN]
-        )
-        return (
-            format_html_join(
-                mark_safe("<br>"),
-                '<a href="{}">{}</a> ({}{})',
-                (
-                    (
-                        change_url(m.conversation),
-                        conversation_name(m.conversation),
-                        m.role,
-                        "" if m.left_seq is None else ", left",
-                    )
-                    for m in memberships
-                ),
-            )
-            or "none"
-        )
-
-    @admin.display(description="messages sent")
-    def messages_sent(self, user: User) -> str:
-        return format_html('<a href="{}">Their messages →</a>', changelist_url(Message, sender__id__exact=user.pk))
 
     def has_deactivate_permission(self, request) -> bool:
         return request.user.has_perm("accounts.change_user")

@@ -21,7 +21,7 @@ from accounts.exceptions import InvalidToken
 from accounts.models import User
 from accounts.selectors import user_get_active, users_get_active
 from accounts.services import TOKEN_VERSION_CLAIM, ws_ticket_redeem
-from chatserver import metrics
+from chatserver import metrics, ratelimit
 from chatserver.client_address import scope_client_address
 from chatserver.coalesce import Coalesced
 from chatserver.db import db
@@ -34,7 +34,6 @@ from chatserver.websocket import (
     admission,
     refuse,
 )
-from messaging import ratelimit
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from accounts.exceptions import (
 )
 from accounts.models import User, normalize_email
 from accounts.selectors import user_get_active, user_get_by_email
-from accounts.signals import password_changed
+from accounts.signals import password_changed, tokens_revoked
+from chatserver import ratelimit
 from chatserver.errors import InvalidInput, RateLimited
-from messaging import events, ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def user_revoke_tokens(user: User) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
         user.refresh_from_db(fields=["token_version"])
-        events.user_tokens_revoked(user.id, user.token_version)
+        tokens_revoked.send(sender=User, user_id=user.id, token_version=user.token_version)
 
 
 def user_deactivate(user: User) -> bool:

@@ -18,7 +18,7 @@ from accounts.serializers import (
     UserUpdatedSerializer,
 )
 from chatserver.openapi import error_responses
-from messaging.throttles import (
+from chatserver.throttles import (
     AuthAttemptThrottle,
     PasswordChangeThrottle,
     RegisterEmailThrottle,

@@ -15,13 +15,18 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
+from accounts.admin import UserAdmin
+from accounts.models import User
 from messaging import services
 from messaging.models import Attachment, Conversation, Membership, Message
+from messaging.presence import get_presence
 
 EXCERPT_LENGTH = 80
 HIDDEN = "(deleted: content hidden)"
 RECENT_MESSAGES = 50
+CONVERSATIONS_SHOWN = 50
 
 
 def excerpt(text: str, length: int = EXCERPT_LENGTH) -> str:
@@ -252,3 +257,58 @@ class AttachmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("name", "uploader__username", "=id")
     list_select_related = ("uploader", "message")
     raw_id_fields = ("uploader", "message")
+
+
+def _with_chat_fields(fieldsets: tuple) -> tuple:
+    """The account page's fieldsets, with presence among the sessions and a chat section."""
+    shown = []
+    for name, options in fieldsets:
+        if name == "Sessions":
+            options = {**options, "fields": ("online", *options["fields"])}
+        shown.append((name, options))
+        if name == "Sessions":
+            shown.append(("Chat", {"fields": ("their_conversations", "messages_sent")}))
+    return tuple(shown)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ChatUserAdmin(UserAdmin):
+    """The account page (accounts.admin) with what messaging knows of the user."""
+
+    readonly_fields = (*UserAdmin.readonly_fields, "online", "their_conversations", "messages_sent")
+    fieldsets = _with_chat_fields(UserAdmin.fieldsets)
+
+    @admin.display(description="online now", boolean=True)
+    def online(self, user: User) -> bool:
+        return user.pk in get_presence().online([user.pk])
+
+    @admin.display(description="conversations")
+    def their_conversations(self, user: User) -> str:
+        memberships = (
+            Membership.objects.filter(user=user)
+            .select_related("conversation__user_a", "conversation__user_b")
+            .order_by("-conversation__last_message_at")[:CONVERSATIONS_SHOWN]
+        )
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                '<a href="{}">{}</a> ({}{})',
+                (
+                    (
+                        change_url(m.conversation),
+                        conversation_name(m.conversation),
+                        m.role,
+                        "" if m.left_seq is None else ", left",
+                    )
+                    for m in memberships
+                ),
+            )
+            or "none"
+        )
+
+    @admin.display(description="messages sent")
+    def messages_sent(self, user: User) -> str:
+        return format_html('<a href="{}">Their messages →</a>', changelist_url(Message, sender__id__exact=user.pk))

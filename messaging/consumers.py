@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from accounts.authentication import BEARER_SUBPROTOCOL
-from chatserver import metrics, strict_json
+from chatserver import metrics, ratelimit, strict_json
 from chatserver.channel_layer import UNAVAILABLE
 from chatserver.coalesce import Coalesced
 from chatserver.db import db
@@ -37,7 +37,7 @@ from chatserver.websocket import (
     CLOSE_TOO_MANY_SOCKETS,
     error_frame,
 )
-from messaging import ratelimit, selectors, services
+from messaging import selectors, services
 from messaging.exceptions import (
     FrameTooLarge,
     InvalidFrame,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from messaging.ratelimit import Clock
+from chatserver.runtime import Clock, ProcessWide
 
 # A socket's registration lives this long unless refreshed (every third of it).
 SOCKET_TTL_SECONDS = 90
@@ -279,8 +279,6 @@ class RedisPresence:
 
 Presence = MemoryPresence | RedisPresence
 
-_presence: Presence | None = None
-
 
 def build_presence(*, prefix: str | None = None, clock: Clock | None = None) -> Presence:
     kwargs = {"clock": clock} if clock else {}
@@ -289,14 +287,6 @@ def build_presence(*, prefix: str | None = None, clock: Clock | None = None) -> 
     return MemoryPresence(**kwargs)
 
 
-def get_presence() -> Presence:
-    global _presence
-    if _presence is None:
-        _presence = build_presence()
-    return _presence
-
-
-def set_presence(presence: Presence | None) -> None:
-    """Replace the process-wide registry (tests inject one with their own clock)."""
-    global _presence
-    _presence = presence
+_presence: ProcessWide[Presence] = ProcessWide(build_presence)
+get_presence = _presence.get
+set_presence = _presence.set  # tests inject one with their own clock

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from messaging.ratelimit import MemoryBuckets, Rate, build_limiter
+from chatserver.ratelimit import MemoryBuckets, Rate, build_limiter
 
 SEED_WS = Rate(capacity=10, per_second=10)
 SEED_REST = Rate(capacity=60, per_second=1)
@@ -66,7 +66,7 @@ async def test_hits_from_the_event_loop_in_one_turn_allow_exactly_the_burst(rate
 async def test_unreachable_redis_fails_open_from_the_event_loop(clock, caplog):
     import asyncio
 
-    from messaging.ratelimit import RedisBuckets
+    from chatserver.ratelimit import RedisBuckets
 
     with socket_that_refuses() as port:
         limiter = RedisBuckets(f"redis://127.0.0.1:{port}/0", clock=clock)
@@ -96,7 +96,7 @@ def test_memory_buckets_forget_full_buckets(clock):
 
 
 def test_unreachable_redis_fails_open(clock, caplog):
-    from messaging.ratelimit import RedisBuckets
+    from chatserver.ratelimit import RedisBuckets
 
     with socket_that_refuses() as port:
         limiter = RedisBuckets(f"redis://127.0.0.1:{port}/0", clock=clock)

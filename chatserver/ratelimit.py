@@ -14,16 +14,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from chatserver import metrics
+from chatserver.runtime import Clock, ProcessWide
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 # Refill is computed from float timestamps; don't let rounding withhold a whole token.
 EPSILON = 1e-9
 
@@ -207,8 +206,6 @@ class RedisBuckets:
 
 Buckets = MemoryBuckets | RedisBuckets
 
-_limiter: Buckets | None = None
-
 
 def build_limiter(*, prefix: str | None = None, clock: Clock | None = None) -> Buckets:
     if settings.REDIS_URL:
@@ -218,17 +215,9 @@ def build_limiter(*, prefix: str | None = None, clock: Clock | None = None) -> B
     return MemoryBuckets(**({"clock": clock} if clock else {}))
 
 
-def get_limiter() -> Buckets:
-    global _limiter
-    if _limiter is None:
-        _limiter = build_limiter()
-    return _limiter
-
-
-def set_limiter(limiter: Buckets | None) -> None:
-    """Replace the process-wide limiter (tests inject one with their own clock)."""
-    global _limiter
-    _limiter = limiter
+_limiter: ProcessWide[Buckets] = ProcessWide(build_limiter)
+get_limiter = _limiter.get
+set_limiter = _limiter.set  # tests inject one with their own clock
 
 
 def rate(name: str) -> Rate:

@@ -1,12 +1,12 @@
-"""DRF throttles backed by the shared token buckets (messaging.ratelimit)."""
+"""DRF throttles backed by the shared token buckets (chatserver.ratelimit)."""
 
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import normalize_email
+from chatserver import ratelimit
 from chatserver.client_address import request_client_address
-from messaging import ratelimit
-from messaging.ratelimit import Decision
+from chatserver.ratelimit import Decision
 
 
 class _BucketThrottle(BaseThrottle):

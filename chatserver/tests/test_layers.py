@@ -1,0 +1,48 @@
+"""Which package may import which: apps lean one way, and the write layer
+does not depend on presentation."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` (tests and migrations left out) -> the modules it imports."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if {"tests", "migrations"} & set(relative.parts):
+            continue
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        found[".".join(relative.with_suffix("").parts)] = names
+    return found
+
+
+def importers(package: str, forbidden: str) -> list[str]:
+    return sorted(
+        f"{module} imports {name}"
+        for module, names in imported_modules(package).items()
+        for name in names
+        if name == forbidden or name.startswith(forbidden + ".")
+    )
+
+
+def test_accounts_does_not_import_messaging() -> None:
+    # messaging depends on accounts (users); accounts tells it things through accounts.signals.
+    assert importers("accounts", "messaging") == []
+
+
+@pytest.mark.parametrize("package", ["accounts", "messaging"])
+def test_the_check_sees_imports(package: str) -> None:
+    # A control: the walk finds the imports that are there.
+    assert importers(package, "django") != []
+    assert "messaging.models" in {n for names in imported_modules("messaging").values() for n in names}
