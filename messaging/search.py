@@ -9,7 +9,6 @@ ranges, never as markup, so a client can highlight them without rendering
 user text as HTML.
 """
 
-import base64
 import re
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from django.db import connection
 from accounts.models import User
 from messaging.exceptions import InvalidCursor
 from messaging.models import Message
-from messaging.selectors import visible_to
+from messaging.rules import PAGE_DEFAULT, cursor_decode, cursor_encode, page_of, visible_to
 
 SEARCH_CONFIG = "simple"
 SEARCH_QUERY_MAX_LENGTH = 200
@@ -61,23 +60,19 @@ def highlight(content: str, terms: list[str]) -> list[tuple[int, int]]:
 def _offset(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    try:
-        kind, value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
-        offset = int(value)
-        if kind != "o" or not 0 <= offset <= SEARCH_OFFSET_MAX:
-            raise ValueError
-        return offset
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor("cursor is not a value this server returned.", field="cursor") from None
+    (offset,) = cursor_decode(cursor, int)
+    if not 0 <= offset <= SEARCH_OFFSET_MAX:
+        raise InvalidCursor("cursor is not a value this server returned.", field="cursor")
+    return offset
 
 
 def message_search(
-    *, user: User, query: str, order: str = "recent", limit: int = 20, cursor: str | None = None
+    *, user: User, query: str, order: str = "recent", limit: int = PAGE_DEFAULT, cursor: str | None = None
 ) -> SearchPage:
     terms = search_terms(query)
     offset = _offset(cursor)
     messages = (
-        Message.objects.filter(visible_to(user), is_deleted=False)
+        Message.objects.filter(visible_to(user.id), is_deleted=False)
         .select_related("conversation", "sender")
         .prefetch_related("attachments")
     )
@@ -97,8 +92,6 @@ def message_search(
         for term in terms:
             messages = messages.filter(content__icontains=term)
         messages = messages.order_by("-created_at", "-id")
-    page = list(messages[offset : offset + limit + 1])
-    has_more = len(page) > limit
-    page = page[:limit]
-    next_cursor = base64.urlsafe_b64encode(f"o:{offset + limit}".encode()).decode().rstrip("=") if has_more else None
+    # Ranked results have no keyset to continue from: the cursor is an offset.
+    page, next_cursor = page_of(messages[offset : offset + limit + 1], limit, lambda _: cursor_encode(offset + limit))
     return SearchPage(page, {str(m.id): highlight(m.content, terms) for m in page}, next_cursor)

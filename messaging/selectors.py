@@ -1,23 +1,29 @@
 """The only readers of messaging data; every query is scoped to the caller."""
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import User
 from accounts.selectors import user_get_active
-from messaging.exceptions import InvalidCursor
 from messaging.models import Attachment, Conversation, EventStream, Membership, Message, MessageEdit, UserEvent
+from messaging.rules import (
+    CURRENT_MEMBER,
+    PAGE_DEFAULT,
+    aware_datetime,
+    cursor_decode,
+    cursor_encode,
+    member_sees_seq,
+    page_of,
+    seq_window,
+    visible_to,
+)
 
-HISTORY_PAGE_DEFAULT = 20
-HISTORY_PAGE_MAX = 100
 OFFLINE_BATCH_SIZE = 200
 REPLAY_BATCH_SIZE = 500
 
@@ -28,22 +34,13 @@ class HistoryPage:
     next_cursor: str | None
 
 
-def cursor_encode(message: Message) -> str:
-    """Opaque keyset cursor: the (created_at, id) of the last message on a page."""
-    raw = f"{message.created_at.isoformat()}|{message.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _message_cursor(message: Message) -> str:
+    """After the last message of a page: its (created_at, id)."""
+    return cursor_encode(message.created_at.isoformat(), message.id)
 
 
-def cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, message_id = raw.split("|")
-        parsed = datetime.fromisoformat(created_at)
-        if parsed.tzinfo is None:
-            raise ValueError("naive datetime")
-        return parsed.astimezone(UTC), uuid.UUID(message_id)
-    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
-        raise InvalidCursor("cursor is not a value this server returned.", field="cursor") from None
+def _time_and_id(cursor: str) -> tuple[datetime, uuid.UUID]:
+    return cursor_decode(cursor, aware_datetime, uuid.UUID)
 
 
 def direct_conversation_between(user_id: uuid.UUID, other_id: uuid.UUID) -> Conversation | None:
@@ -59,7 +56,7 @@ def message_history(
     *,
     user: User,
     other_id: uuid.UUID,
-    limit: int = HISTORY_PAGE_DEFAULT,
+    limit: int = PAGE_DEFAULT,
     before: datetime | None = None,
     cursor: str | None = None,
 ) -> HistoryPage | None:
@@ -71,7 +68,7 @@ def message_history(
     timestamp are neither skipped nor repeated. The conversation is read with
     both its members, so a page of two who have talked is two queries.
     """
-    after = cursor_decode(cursor) if cursor is not None else None
+    after = _time_and_id(cursor) if cursor is not None else None
     conversation = _direct_conversations(user.id, other_id).select_related("user_a", "user_b").first()
     if conversation is None:
         return HistoryPage([], None) if user_get_active(other_id) is not None else None
@@ -84,13 +81,13 @@ def message_history(
 def conversation_history(
     *,
     membership: Membership,
-    limit: int = HISTORY_PAGE_DEFAULT,
+    limit: int = PAGE_DEFAULT,
     before: datetime | None = None,
     cursor: str | None = None,
 ) -> HistoryPage:
     """Newest-first page of any conversation of the member; a member who left
     sees it up to their leaving."""
-    after = cursor_decode(cursor) if cursor is not None else None
+    after = _time_and_id(cursor) if cursor is not None else None
     return _history_page(
         membership.conversation, membership.left_seq, membership.joined_seq, limit=limit, before=before, after=after
     )
@@ -106,35 +103,20 @@ def _history_page(
     after: tuple[datetime, uuid.UUID] | None,
 ) -> HistoryPage:
     # Through the related manager, each message's .conversation is this instance: no extra query.
-    messages = conversation.messages.filter(is_deleted=False, seq__gt=after_seq).prefetch_related("attachments")
-    if up_to_seq is not None:
-        messages = messages.filter(seq__lte=up_to_seq)
+    messages = conversation.messages.filter(seq_window(after_seq, up_to_seq), is_deleted=False)
+    messages = messages.prefetch_related("attachments")
     if after is not None:
         created_at, message_id = after
         messages = messages.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=message_id))
         messages = messages.filter(created_at__lte=created_at)  # a plain range bound for the index scan
     if before is not None:
         messages = messages.filter(created_at__lt=before)
-    page = list(messages.order_by("-created_at", "-id")[: limit + 1])
-    has_more = len(page) > limit
-    page = page[:limit]
-    return HistoryPage(page, cursor_encode(page[-1]) if has_more else None)
-
-
-def visible_to(user: User) -> Q:
-    """Messages ``user`` may see: in a conversation of theirs, and only up to the
-    moment they left it if they did. Use inside one ``filter()`` call, so every
-    condition applies to the same membership row."""
-    return (
-        Q(conversation__memberships__user=user)
-        & Q(seq__gt=F("conversation__memberships__joined_seq"))
-        & (Q(conversation__memberships__left_seq__isnull=True) | Q(seq__lte=F("conversation__memberships__left_seq")))
-    )
+    return HistoryPage(*page_of(messages.order_by("-created_at", "-id")[: limit + 1], limit, _message_cursor))
 
 
 def message_for_member(user: User, message_id: uuid.UUID) -> Message | None:
     """A message ``user`` may see (deleted ones included), or None."""
-    return Message.objects.select_related("conversation").filter(visible_to(user), pk=message_id).first()
+    return Message.objects.select_related("conversation").filter(visible_to(user.id), pk=message_id).first()
 
 
 def messages_undelivered(user: User, limit: int = OFFLINE_BATCH_SIZE) -> list[Message]:
@@ -209,31 +191,29 @@ class ConversationPage:
 
 
 def unread_count(membership: Membership) -> int:
+    # (read_seq starts at joined_seq, so earlier messages never count.)
     messages = Message.objects.filter(
-        conversation_id=membership.conversation_id, seq__gt=membership.read_seq, is_deleted=False
+        seq_window(membership.read_seq, membership.left_seq),
+        conversation_id=membership.conversation_id,
+        is_deleted=False,
     )
-    if membership.left_seq is not None:
-        messages = messages.filter(seq__lte=membership.left_seq)
     return messages.exclude(sender_id=membership.user_id).count()
 
 
-def _activity_cursor_encode(membership: Membership) -> str:
-    raw = f"{membership.activity_at.isoformat()}|{membership.conversation_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _activity_cursor(membership: Membership) -> str:
+    return cursor_encode(membership.activity_at.isoformat(), membership.conversation_id)
 
 
 def conversation_list(
-    *, user: User, limit: int = HISTORY_PAGE_DEFAULT, cursor: str | None = None, only: uuid.UUID | None = None
+    *, user: User, limit: int = PAGE_DEFAULT, cursor: str | None = None, only: uuid.UUID | None = None
 ) -> ConversationPage:
     """My conversations, most recent activity first, with unread counts and last
     messages: two queries whatever the page size."""
-    visible_until = Coalesce(OuterRef("left_seq"), Value(2**62))
     unread = (
         Message.objects.filter(
-            conversation_id=OuterRef("conversation_id"),
-            seq__gt=OuterRef("read_seq"),
             # (read_seq starts at joined_seq, so earlier messages never count.)
-            seq__lte=visible_until,
+            seq_window(OuterRef("read_seq"), OuterRef("left_seq")),
+            conversation_id=OuterRef("conversation_id"),
             is_deleted=False,
         )
         .exclude(sender_id=user.id)
@@ -244,9 +224,8 @@ def conversation_list(
     )
     last_message = (
         Message.objects.filter(
+            seq_window(OuterRef("joined_seq"), OuterRef("left_seq")),
             conversation_id=OuterRef("conversation_id"),
-            seq__gt=OuterRef("joined_seq"),
-            seq__lte=visible_until,
             is_deleted=False,
         )
         .order_by("-seq")
@@ -264,13 +243,13 @@ def conversation_list(
     if only is not None:
         memberships = memberships.filter(conversation_id=only)
     if cursor is not None:
-        activity_at, conversation_id = cursor_decode(cursor)
+        activity_at, conversation_id = _time_and_id(cursor)
         memberships = memberships.filter(
             Q(activity_at__lt=activity_at) | Q(activity_at=activity_at, conversation_id__lt=conversation_id)
         )
-    page = list(memberships.order_by("-activity_at", "-conversation_id")[: limit + 1])
-    has_more = len(page) > limit
-    page = page[:limit]
+    page, next_cursor = page_of(
+        memberships.order_by("-activity_at", "-conversation_id")[: limit + 1], limit, _activity_cursor
+    )
     ids = [m.last_message_id for m in page if m.last_message_id]
     last_messages = (
         {
@@ -283,7 +262,7 @@ def conversation_list(
     for membership in page:
         if message := last_messages.get(membership.conversation_id):
             message.conversation = membership.conversation  # no query per item for its "to"
-    return ConversationPage(page, last_messages, _activity_cursor_encode(page[-1]) if has_more else None)
+    return ConversationPage(page, last_messages, next_cursor)
 
 
 def membership_of(user: User, conversation_or_user_id: uuid.UUID) -> Membership | None:
@@ -311,12 +290,12 @@ def contacts_of_many(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid
     """``contacts_of`` for many users, in two queries."""
     user_ids = set(user_ids)
     theirs: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for user_id, conversation_id in Membership.objects.filter(user_id__in=user_ids, left_seq__isnull=True).values_list(
+    for user_id, conversation_id in Membership.objects.filter(CURRENT_MEMBER, user_id__in=user_ids).values_list(
         "user_id", "conversation_id"
     ):
         theirs.setdefault(conversation_id, set()).add(user_id)
     contacts: dict[uuid.UUID, set[uuid.UUID]] = {user_id: set() for user_id in user_ids}
-    members = Membership.objects.filter(conversation_id__in=list(theirs), left_seq__isnull=True).values_list(
+    members = Membership.objects.filter(CURRENT_MEMBER, conversation_id__in=list(theirs)).values_list(
         "conversation_id", "user_id"
     )
     for conversation_id, member_id in members:
@@ -329,18 +308,22 @@ def contacts_of_many(user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[uuid
 # ---- users and edits ---------------------------------------------------------------
 
 
-def user_search(*, user: User, query: str, limit: int = HISTORY_PAGE_DEFAULT, after: str | None = None) -> list[User]:
+def user_search(
+    *, user: User, query: str, limit: int = PAGE_DEFAULT, cursor: str | None = None
+) -> tuple[list[User], str | None]:
     """Active users whose username starts with ``query`` (case-insensitive),
-    alphabetically; ``after`` is the last username of the previous page."""
+    alphabetically, and the cursor of the next page."""
     users = (
         User.objects.filter(is_active=True)
         .exclude(pk=user.pk)
         .annotate(name=Lower("username"))
         .filter(name__startswith=query.lower())
     )
-    if after:
-        users = users.filter(name__gt=after.lower())
-    return list(users.order_by("name").only("id", "username")[:limit])
+    if cursor is not None:
+        (after,) = cursor_decode(cursor, str)
+        users = users.filter(name__gt=after)
+    rows = users.order_by("name").only("id", "username")[: limit + 1]
+    return page_of(rows, limit, lambda last: cursor_encode(last.username.lower()))
 
 
 def message_edits(user: User, message_id: uuid.UUID) -> list[MessageEdit] | None:
@@ -349,9 +332,7 @@ def message_edits(user: User, message_id: uuid.UUID) -> list[MessageEdit] | None
     message = message_for_member(user, message_id)
     if message is None or message.is_deleted:
         return None
-    if not Membership.objects.filter(
-        conversation_id=message.conversation_id, user=user, left_seq__isnull=True
-    ).exists():
+    if not Membership.objects.filter(CURRENT_MEMBER, conversation_id=message.conversation_id, user=user).exists():
         return None
     return list(MessageEdit.objects.filter(message=message).order_by("-edited_at", "-id"))
 
@@ -359,7 +340,7 @@ def message_edits(user: User, message_id: uuid.UUID) -> list[MessageEdit] | None
 def group_members(conversation: Conversation) -> list[Membership]:
     """Current members of a conversation with their users, admins first."""
     return list(
-        Membership.objects.filter(conversation=conversation, left_seq__isnull=True)
+        Membership.objects.filter(CURRENT_MEMBER, conversation=conversation)
         .select_related("user")
         .order_by("role", "joined_at", "user_id")  # "admin" sorts before "member"
     )
@@ -367,9 +348,7 @@ def group_members(conversation: Conversation) -> list[Membership]:
 
 def active_member_ids(conversation_id: uuid.UUID) -> list[uuid.UUID]:
     return list(
-        Membership.objects.filter(conversation_id=conversation_id, left_seq__isnull=True).values_list(
-            "user_id", flat=True
-        )
+        Membership.objects.filter(CURRENT_MEMBER, conversation_id=conversation_id).values_list("user_id", flat=True)
     )
 
 
@@ -383,14 +362,14 @@ def attachment_for_download(user: User, attachment_id: uuid.UUID) -> Attachment 
         return attachment if attachment.uploader_id == user.id else None
     if attachment.message.is_deleted:
         return None
-    visible = Message.objects.filter(visible_to(user), pk=attachment.message_id).exists()
+    visible = Message.objects.filter(visible_to(user.id), pk=attachment.message_id).exists()
     return attachment if visible else None
 
 
 def active_membership(user: User, conversation_id: uuid.UUID) -> Membership | None:
     return (
         Membership.objects.select_related("conversation")
-        .filter(user=user, conversation_id=conversation_id, left_seq__isnull=True)
+        .filter(CURRENT_MEMBER, user=user, conversation_id=conversation_id)
         .first()
     )
 
@@ -398,7 +377,7 @@ def active_membership(user: User, conversation_id: uuid.UUID) -> Membership | No
 def users_who_saw(message: Message) -> list[uuid.UUID]:
     """Members, current or former, whose view includes the message (for deletions)."""
     return list(
-        Membership.objects.filter(conversation_id=message.conversation_id, joined_seq__lt=message.seq)
-        .filter(Q(left_seq__isnull=True) | Q(left_seq__gte=message.seq))
-        .values_list("user_id", flat=True)
+        Membership.objects.filter(member_sees_seq(message.seq), conversation_id=message.conversation_id).values_list(
+            "user_id", flat=True
+        )
     )

@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Message
-from messaging.selectors import HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX
+from messaging.rules import PAGE_DEFAULT, PAGE_MAX, clamp_limit, is_current
 
 _DATETIME = serializers.DateTimeField()  # one instance: building a field per frame showed in profiles
 
@@ -303,21 +303,27 @@ class TimestampField(serializers.Field):
             self.fail("invalid")
 
 
-class HistoryQuerySerializer(serializers.Serializer):
+class PageQuerySerializer(serializers.Serializer):
+    """``limit`` and ``cursor`` of every paged list (the cursor is the previous
+    page's, from X-Next-Cursor); ``limit`` is always set, clamped once."""
+
     limit = serializers.IntegerField(
         min_value=1,
-        required=False,
-        help_text=f"Page size, default {HISTORY_PAGE_DEFAULT}; larger values are clamped to {HISTORY_PAGE_MAX}.",
-    )
-    before = TimestampField(
-        required=False, help_text="Only messages created before this time (unix seconds or ISO 8601)."
+        default=PAGE_DEFAULT,
+        help_text=f"Page size, default {PAGE_DEFAULT}; larger values are clamped to {PAGE_MAX}.",
     )
     cursor = serializers.CharField(
         required=False, help_text="Opaque cursor from the previous page's X-Next-Cursor header."
     )
 
     def validate_limit(self, value: int) -> int:
-        return min(value, HISTORY_PAGE_MAX)
+        return clamp_limit(value)
+
+
+class HistoryQuerySerializer(PageQuerySerializer):
+    before = TimestampField(
+        required=False, help_text="Only messages created before this time (unix seconds or ISO 8601)."
+    )
 
 
 class PresenceSerializer(serializers.Serializer):
@@ -389,7 +395,7 @@ def conversation_item(membership, last_message, online: set, user_id) -> dict:
         "kind": conversation.kind,
         "title": conversation.title if conversation.kind == conversation.Kind.GROUP else None,
         "role": membership.role,
-        "active": membership.left_seq is None,
+        "active": is_current(membership),
         "with_": peer,
         "other_user": other_user,
         "last_message": last_message,
@@ -416,26 +422,13 @@ class UnreadSerializer(serializers.Serializer):
     unread_count = serializers.IntegerField()
 
 
-class PageQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, required=False)
-    cursor = serializers.CharField(required=False)
-
-    def validate_limit(self, value: int) -> int:
-        return min(value, HISTORY_PAGE_MAX)
-
-
-class UserSearchQuerySerializer(serializers.Serializer):
+class UserSearchQuerySerializer(PageQuerySerializer):
     q = serializers.RegexField(
         r"^[A-Za-z0-9_.-]{0,32}$",
         required=False,
         allow_blank=True,
         help_text="Username prefix (case-insensitive). Missing or empty: no users (as the Go server answered).",
     )
-    limit = serializers.IntegerField(min_value=1, required=False)
-    cursor = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,32}$", required=False)
-
-    def validate_limit(self, value: int) -> int:
-        return min(value, HISTORY_PAGE_MAX)
 
 
 class MessageEditSerializer(serializers.Serializer):

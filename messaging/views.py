@@ -14,6 +14,7 @@ from chatserver.openapi import error_responses
 from messaging import presence, search, selectors, services
 from messaging.exceptions import AttachmentNotFound, ConversationNotFound, MessageNotFound, UserNotFound
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH
+from messaging.rules import parse_uuid
 from messaging.serializers import (
     AttachmentSerializer,
     ConversationOpenSerializer,
@@ -55,33 +56,26 @@ class ChatHistoryView(APIView):
         summary="History of my direct conversation with a user",
     )
     def get(self, request: Request, user_id: str) -> Response:
-        other_id = _parse_uuid(user_id, "userId")
+        other_id = parse_uuid(user_id, "userId")
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         page = selectors.message_history(user=request.user, other_id=other_id, **query.validated_data)
         if page is None:
             raise UserNotFound()
         response = Response(HistoryMessageSerializer(page.messages, many=True).data)
-        return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
+        return with_next_page(request, response, page.next_cursor, query.validated_data["limit"])
 
 
 def with_next_page(
-    request: Request, response: Response, next_cursor: str | None, limit: int | None, **params: str
+    request: Request, response: Response, next_cursor: str | None, limit: int, **params: str
 ) -> Response:
     """Point to the next page in ``Link: <...>; rel="next"`` and ``X-Next-Cursor``."""
     if next_cursor:
-        query = {**params, "limit": limit or selectors.HISTORY_PAGE_DEFAULT, "cursor": next_cursor}
+        query = {**params, "limit": limit, "cursor": next_cursor}
         next_url = request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
         response["Link"] = f'<{next_url}>; rel="next"'
         response["X-Next-Cursor"] = next_cursor
     return response
-
-
-def _parse_uuid(value: str, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a UUID.", field=name) from None
 
 
 _EDIT_SCHEMA = {
@@ -155,7 +149,7 @@ class ConversationListView(APIView):
         query.is_valid(raise_exception=True)
         page = selectors.conversation_list(user=request.user, **query.validated_data)
         response = Response(_render_conversations(request, page))
-        return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
+        return with_next_page(request, response, page.next_cursor, query.validated_data["limit"])
 
     @extend_schema(
         request=PolymorphicProxySerializer(
@@ -275,7 +269,7 @@ class ConversationMessagesView(APIView):
         query.is_valid(raise_exception=True)
         page = selectors.conversation_history(membership=membership, **query.validated_data)
         response = Response(HistoryMessageSerializer(page.messages, many=True).data)
-        return with_next_page(request, response, page.next_cursor, query.validated_data.get("limit"))
+        return with_next_page(request, response, page.next_cursor, query.validated_data["limit"])
 
 
 def _render_conversations(request: Request, page: selectors.ConversationPage) -> list[dict]:
@@ -333,16 +327,12 @@ class UserSearchView(APIView):
         query.is_valid(raise_exception=True)
         if not query.validated_data.get("q"):
             return Response([])
-        limit = query.validated_data.get("limit", selectors.HISTORY_PAGE_DEFAULT)
-        users = selectors.user_search(
-            user=request.user,
-            query=query.validated_data["q"],
-            limit=limit + 1,
-            after=query.validated_data.get("cursor"),
+        data = query.validated_data
+        users, next_cursor = selectors.user_search(
+            user=request.user, query=data["q"], limit=data["limit"], cursor=data.get("cursor")
         )
-        next_cursor = users[limit - 1].username.lower() if len(users) > limit else None
-        response = Response(PeerSerializer(users[:limit], many=True).data)
-        return with_next_page(request, response, next_cursor, limit, q=query.validated_data["q"])
+        response = Response(PeerSerializer(users, many=True).data)
+        return with_next_page(request, response, next_cursor, data["limit"], q=data["q"])
 
 
 class MessageEditsView(APIView):
@@ -378,12 +368,12 @@ class MessageSearchView(APIView):
             user=request.user,
             query=data["q"],
             order=data["order"],
-            limit=data.get("limit", 20),
+            limit=data["limit"],
             cursor=data.get("cursor"),
         )
         body = SearchResultSerializer(page.messages, many=True, context={"highlights": page.highlights}).data
         return with_next_page(
-            request, Response(body), page.next_cursor, data.get("limit"), q=data["q"], order=data["order"]
+            request, Response(body), page.next_cursor, data["limit"], q=data["q"], order=data["order"]
         )
 
 

@@ -22,6 +22,7 @@ from messaging.models import Conversation, Membership, Message
 from messaging.push import counters, senders
 from messaging.push.models import PushDelivery, PushTarget
 from messaging.push.relay import floor
+from messaging.rules import is_current
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def _payload(delivery: PushDelivery) -> tuple[dict | None, str]:
     ).exists():
         return None, "superseded"  # a newer push of this conversation says more
     membership = Membership.objects.filter(user=delivery.user, conversation=delivery.conversation).first()
-    if membership is None or membership.left_seq is not None:
+    if membership is None or not is_current(membership):
         return None, "left"
     if membership.muted:
         return None, "muted"

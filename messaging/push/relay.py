@@ -39,6 +39,7 @@ from messaging import sequences
 from messaging.models import Membership, Message
 from messaging.push import counters
 from messaging.push.models import PushDelivery, PushTarget
+from messaging.rules import CURRENT_MEMBER
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def _plan(conversation_ids: list[uuid.UUID], now: datetime) -> tuple[list[_Membe
     )
     rows = (
         Membership.objects.filter(
-            conversation_id__in=conversation_ids, left_seq__isnull=True, muted=False, user__is_active=True
+            CURRENT_MEMBER, conversation_id__in=conversation_ids, muted=False, user__is_active=True
         )
         .filter(Exists(PushTarget.objects.filter(user=OuterRef("user_id"))))
         .annotate(

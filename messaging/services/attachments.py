@@ -13,7 +13,7 @@ from django.db import transaction
 from accounts.models import User
 from chatserver.errors import DomainError, InvalidInput
 from messaging.models import ATTACHMENTS_PER_MESSAGE_MAX, Attachment, Message
-from messaging.services.validation import parse_uuid
+from messaging.rules import parse_uuid
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from messaging.exceptions import (
     RecipientNotFound,
 )
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Conversation, Membership
+from messaging.rules import CURRENT_MEMBER, is_storable_text, parse_uuid
 from messaging.serializers import group_frame, member_frame
-from messaging.services.validation import is_storable_text, parse_uuid
 
 
 def _clean_title(title: Any) -> str:
@@ -54,7 +54,7 @@ def _locked_group(user: User, conversation_id: Any, *, admin: bool) -> tuple[Con
         Conversation.objects.select_for_update().filter(pk=parse_uuid(conversation_id, "conversation")).first()
     )
     membership = (
-        Membership.objects.filter(user=user, conversation=conversation, left_seq__isnull=True).first()
+        Membership.objects.filter(CURRENT_MEMBER, user=user, conversation=conversation).first()
         if conversation
         else None
     )
@@ -109,7 +109,7 @@ def group_add_members(*, user: User, conversation_id: Any, user_ids: Any) -> lis
             raise GroupFull(f"Groups are limited to {GROUP_MAX_MEMBERS} members.", field="user_ids")
         returning = {
             m.user_id: m
-            for m in Membership.objects.filter(conversation=conversation, user__in=newcomers, left_seq__isnull=False)
+            for m in Membership.objects.exclude(CURRENT_MEMBER).filter(conversation=conversation, user__in=newcomers)
         }
         # Newcomers (and returning members) see what is said from now on: nothing
         # earlier is pushed to them, counted unread, or receipted.
@@ -137,7 +137,7 @@ def group_remove_member(*, user: User, conversation_id: Any, member_id: Any) -> 
     member_id = parse_uuid(member_id, "user_id")
     with transaction.atomic():
         conversation, _ = _locked_group(user, conversation_id, admin=member_id != user.id)
-        target = Membership.objects.filter(conversation=conversation, user_id=member_id, left_seq__isnull=True).first()
+        target = Membership.objects.filter(CURRENT_MEMBER, conversation=conversation, user_id=member_id).first()
         if target is None:
             raise RecipientNotFound("Not a member of this group.", field="user_id")
         audience = selectors.active_member_ids(conversation.id)
@@ -155,7 +155,7 @@ def group_leave(*, user: User, conversation_id: Any) -> None:
 
 
 def _ensure_an_admin(conversation: Conversation) -> None:
-    members = Membership.objects.filter(conversation=conversation, left_seq__isnull=True)
+    members = Membership.objects.filter(CURRENT_MEMBER, conversation=conversation)
     if members.filter(role=Membership.Role.ADMIN).exists():
         return
     successor = members.order_by("joined_at", "user_id").first()

@@ -35,8 +35,8 @@ from messaging.models import (
     Message,
     MessageEdit,
 )
+from messaging.rules import CURRENT_MEMBER, is_storable_text, parse_uuid
 from messaging.services.attachments import attach, attachments_for_send, attachments_remove_files
-from messaging.services.validation import is_storable_text, parse_uuid
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,7 @@ def _clean_client_id(client_id: Any) -> str | None:
 
 
 def _recipient_id(sender: User, to: Any) -> uuid.UUID:
-    try:
-        recipient_id = uuid.UUID(to) if isinstance(to, str) else None
-    except ValueError:
-        recipient_id = None
-    if recipient_id is None:
-        raise InvalidRecipient(field="to")
+    recipient_id = parse_uuid(to, "to", InvalidRecipient)
     if recipient_id == sender.id:
         raise CannotMessageSelf(field="to")
     return recipient_id
@@ -120,7 +115,7 @@ def _append(conversation: Conversation, sender: User, content: str, client_id: s
     seq = sequences.conversation_next_seq(conversation.pk, now)
     if (
         conversation.kind == Conversation.Kind.GROUP
-        and not Membership.objects.filter(conversation=conversation, user=sender, left_seq__isnull=True).exists()
+        and not Membership.objects.filter(CURRENT_MEMBER, conversation=conversation, user=sender).exists()
     ):
         raise ConversationNotFound(field="conversation")  # removed while this send was on its way
     conversation.last_seq, conversation.last_message_at = seq, now
@@ -228,7 +223,7 @@ def _conversation_for(request: SendRequest) -> Conversation:
         return conversation_direct_get_or_create(request.sender, recipient)
     membership = (
         Membership.objects.select_related("conversation")
-        .filter(user=request.sender, conversation_id=request.conversation_id, left_seq__isnull=True)
+        .filter(CURRENT_MEMBER, user=request.sender, conversation_id=request.conversation_id)
         .first()
     )
     if membership is None:
@@ -439,7 +434,5 @@ def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
 def conversation_mute(user: User, *, conversation_id: uuid.UUID, muted: bool) -> None:
     """Mute or unmute a conversation of ``user``'s: a muted one sends them no
     push notifications (its messages still reach every open device)."""
-    if not Membership.objects.filter(user=user, conversation_id=conversation_id, left_seq__isnull=True).update(
-        muted=muted
-    ):
+    if not Membership.objects.filter(CURRENT_MEMBER, user=user, conversation_id=conversation_id).update(muted=muted):
         raise ConversationNotFound()

@@ -21,9 +21,9 @@ from messaging.models import (
     EventStream,
     UserEvent,
 )
+from messaging.rules import parse_uuid
 from messaging.serializers import presence_change_frame, presence_frame, typing_frame
 from messaging.services.messages import _recipient
-from messaging.services.validation import parse_uuid
 
 
 def presence_connected(user: User, channel: str) -> None:

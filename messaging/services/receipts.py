@@ -17,8 +17,8 @@ from messaging.models import (
     Membership,
     Message,
 )
+from messaging.rules import parse_uuid, seq_window, window_top
 from messaging.serializers import conversation_read_frame, delivered_frame, read_frame, unread_frame
-from messaging.services.validation import parse_uuid
 
 
 def deliveries_record(reports: list[tuple[uuid.UUID, int, list[uuid.UUID]]]) -> None:
@@ -137,16 +137,17 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
         membership = Membership.objects.select_for_update().select_related("conversation").get(pk=membership.pk)
         conversation = membership.conversation
         # A member who left reads only up to their leaving.
-        visible_top = conversation.last_seq if membership.left_seq is None else membership.left_seq
         if up_to_id is None:
-            target_seq = visible_top
+            target_seq = window_top(membership.left_seq, conversation.last_seq)
         else:
             target_seq = (
-                Message.objects.filter(pk=up_to_id, conversation=conversation, seq__gt=membership.joined_seq)
+                Message.objects.filter(
+                    seq_window(membership.joined_seq, membership.left_seq), pk=up_to_id, conversation=conversation
+                )
                 .values_list("seq", flat=True)
                 .first()
             )
-            if target_seq is None or target_seq > visible_top:
+            if target_seq is None:
                 raise MessageNotFound(field="up_to")
         if target_seq > membership.read_seq:
             entries: list[events.Entry] = []
