@@ -49,7 +49,14 @@ from messaging.exceptions import (
     UnknownFrameType,
 )
 from messaging.fanout import Event, get_fanout, user_group
-from messaging.serializers import ack_frame, online_users_frame
+from messaging.frames import (
+    PONG,
+    ack_frame,
+    hello_frame,
+    online_users_frame,
+    resync_required_frame,
+    synced_frame,
+)
 from messaging.stream import DeviceStream
 from messaging.writer import DeliveryJob, SendJob, get_writer
 
@@ -127,13 +134,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         after = state.delivered if since is None else since
         in_log = state.pruned_through <= after <= state.head
         self.stream.last_seq = after if in_log else state.head
-        hello = {"type": "hello", "user_id": str(self.user.id), "seq": self.stream.last_seq, "head": state.head}
+        hello = hello_frame(self.user.id, self.stream.last_seq, state.head)
         self.stream.push(hello)
         self.stream.push(online_users_frame(started.online_contacts))
         if problem is not None:
             self.stream.push(error_frame(problem))
         if not in_log:
-            self.stream.push(_resync_required(state))
+            self.stream.push(resync_required_frame(state.head, state.pruned_through))
             self.stream.started()
             return
         if state.head > self.stream.last_seq:
@@ -141,7 +148,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         else:
             self.stream.started()  # nothing to read: no query
         if since is not None:
-            self.stream.push({"type": "synced", "seq": self.stream.last_seq})
+            self.stream.push(synced_frame(self.stream.last_seq))
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
@@ -306,17 +313,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.stream.push(ack_frame(result.message, duplicate=not result.created))
 
     async def _on_ping(self, frame: dict[str, Any]) -> None:
-        self.stream.push('{"type":"pong"}')
+        self.stream.push(PONG)
 
     async def _on_sync(self, frame: dict[str, Any]) -> None:
         since = _parse_seq(frame.get("since"))
         state = await db(selectors.event_stream_state)(self.user.id)
         if not state.pruned_through <= since <= state.head:
             self.stream.last_seq = max(self.stream.last_seq, state.head)
-            self.stream.push(_resync_required(state))
+            self.stream.push(resync_required_frame(state.head, state.pruned_through))
             return
         await self.stream.replay(after=since)
-        self.stream.push({"type": "synced", "seq": self.stream.last_seq})
+        self.stream.push(synced_frame(self.stream.last_seq))
 
     async def _on_read(self, frame: dict[str, Any]) -> None:
         target = frame.get("conversation") or frame.get("with")
@@ -396,15 +403,6 @@ def _parse_seq(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63:
         return value
     raise InvalidInput("'since' must be a non-negative integer seq.", field="since")
-
-
-def _resync_required(state: selectors.StreamState) -> dict[str, Any]:
-    return {
-        "type": "resync_required",
-        "seq": state.head,
-        "oldest_seq": state.pruned_through + 1,
-        "detail": "Fetch state over REST, then resume from seq.",
-    }
 
 
 async def _start_sockets(sockets: list[tuple[Any, str]]) -> list:

@@ -29,10 +29,8 @@ from django.utils import timezone
 from chatserver import metrics, strict_json
 from messaging import selectors, sequences
 from messaging.fanout import Event, get_fanout
+from messaging.frames import MESSAGE_FRAMES, deleted_frame, edited_frame, message_frame
 from messaging.models import Conversation, Message, UserEvent
-from messaging.serializers import deleted_frame, edited_frame, message_frame
-
-MESSAGE_FRAMES = frozenset({"direct_message", "group_message"})
 
 Entry = tuple[uuid.UUID, dict[str, Any]]
 
@@ -204,7 +202,7 @@ def message_deleted(message: Message) -> None:
         UserEvent.objects.filter(
             user_id__in=users,
             frame__id=str(message.id),
-            frame__type__in=["direct_message", "group_message", "message_edited"],
+            frame__type__in=[*MESSAGE_FRAMES, "message_edited"],
         ).only("id", "frame")
     )
     for event in logged:

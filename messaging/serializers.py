@@ -6,7 +6,6 @@ from the conversation: for a direct conversation the receiver is its other membe
 
 import keyword
 import math
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,165 +13,9 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from messaging.frames import attachment_data, attachments_of, iso, receiver_id
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Message
 from messaging.rules import PAGE_DEFAULT, PAGE_MAX, clamp_limit, is_current
-
-_DATETIME = serializers.DateTimeField()  # one instance: building a field per frame showed in profiles
-
-
-def _iso(value: datetime | None) -> str | None:
-    return _DATETIME.to_representation(value) if value else None
-
-
-def _receiver_id(message: Message) -> str | None:
-    other = message.conversation.other_user_id(message.sender_id)
-    return str(other) if other else None
-
-
-def message_frame(message: Message) -> dict[str, Any]:
-    """The ``direct_message`` WebSocket frame (seed fields plus id, to, created_at),
-    or ``group_message`` (no ``to``) for a group."""
-    group = message.conversation.kind == message.conversation.Kind.GROUP
-    frame = {
-        "type": "group_message" if group else "direct_message",
-        "id": str(message.id),
-        "conversation": str(message.conversation_id),
-        "from": str(message.sender_id),
-        "sender_username": message.sender.username,
-        **({} if group else {"to": _receiver_id(message)}),
-        "content": message.content,
-        "timestamp": int(message.created_at.timestamp()),
-        "created_at": _iso(message.created_at),
-    }
-    if message.edited_at:
-        frame["edited_at"] = _iso(message.edited_at)
-    if message.client_id:
-        frame["client_id"] = message.client_id
-    if files := attachments_of(message):
-        frame["attachments"] = [attachment_data(a) for a in files]
-    return frame
-
-
-def attachments_of(message: Message) -> list:
-    """The message's files: set by the send, or prefetched by the selectors."""
-    if hasattr(message, "attachment_list"):
-        return message.attachment_list
-    return list(message.attachments.all())
-
-
-def attachment_data(attachment) -> dict[str, Any]:
-    return {
-        "id": str(attachment.id),
-        "name": attachment.name,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-        "width": attachment.width,
-        "height": attachment.height,
-        "url": f"/attachments/{attachment.id}",
-    }
-
-
-def ack_frame(message: Message, *, duplicate: bool) -> dict[str, Any]:
-    """Sent to the sending socket once the message is stored."""
-    return {
-        "type": "ack",
-        "id": str(message.id),
-        "conversation": str(message.conversation_id),
-        "client_id": message.client_id,
-        "to": _receiver_id(message),
-        "timestamp": int(message.created_at.timestamp()),
-        "created_at": _iso(message.created_at),
-        "duplicate": duplicate,
-    }
-
-
-def edited_frame(message: Message) -> dict[str, Any]:
-    return {
-        "type": "message_edited",
-        "id": str(message.id),
-        "conversation": str(message.conversation_id),
-        "content": message.content,
-        "edited_at": _iso(message.edited_at),
-    }
-
-
-def deleted_frame(message: Message) -> dict[str, Any]:
-    return {"type": "message_deleted", "id": str(message.id), "conversation": str(message.conversation_id)}
-
-
-def delivered_frame(conversation_id: uuid.UUID, receiver_id: uuid.UUID, ids: list[uuid.UUID], at: datetime) -> dict:
-    """To the sender: these messages reached a device of the receiver."""
-    return {
-        "type": "message_delivered",
-        "id": str(ids[-1]),
-        "ids": [str(pk) for pk in ids],
-        "conversation": str(conversation_id),
-        "to": str(receiver_id),
-        "delivered_at": _iso(at),
-    }
-
-
-def read_frame(conversation_id: uuid.UUID, reader_id: uuid.UUID, up_to: uuid.UUID, at: datetime) -> dict:
-    """To the sender: the reader has read everything up to and including ``up_to``."""
-    return {
-        "type": "message_read",
-        "id": str(up_to),
-        "conversation": str(conversation_id),
-        "reader": str(reader_id),
-        "read_at": _iso(at),
-    }
-
-
-def conversation_read_frame(
-    conversation_id: uuid.UUID, reader_id: uuid.UUID, other_id: uuid.UUID, at: datetime
-) -> dict:
-    """To both members of a direct conversation (the Go server's frame): ``reader_id``
-    read what ``user_id`` sent them; to the reader's devices only when the reader
-    turned read receipts off."""
-    return {
-        "type": "conversation_read",
-        "conversation": str(conversation_id),
-        "reader_id": str(reader_id),
-        "user_id": str(other_id),
-        "read_at": _iso(at),
-    }
-
-
-def unread_frame(conversation_id: uuid.UUID, with_user: uuid.UUID | None, count: int) -> dict:
-    """To the reader's own devices: the conversation's unread count changed."""
-    return {
-        "type": "unread",
-        "conversation": str(conversation_id),
-        "with": str(with_user) if with_user else None,
-        "count": count,
-    }
-
-
-def presence_frame(user_id: uuid.UUID, online: bool, last_seen: datetime | None, version: int) -> dict:
-    """``version`` grows with every change of this user's presence: a client keeps
-    the highest it has seen and ignores older frames (processes race)."""
-    return {
-        "type": "presence",
-        "user_id": str(user_id),
-        "online": online,
-        "last_seen": _iso(last_seen),
-        "version": version,
-    }
-
-
-def presence_change_frame(user_id: uuid.UUID, online: bool) -> dict:
-    """The Go server's presence frame, sent beside ``presence``."""
-    return {"type": "presence_change", "user_id": str(user_id), "online": online}
-
-
-def online_users_frame(user_ids: list[uuid.UUID]) -> dict:
-    """After ``hello``: which of the user's contacts are online (the Go server's
-    frame; it listed everyone online, this server only contacts)."""
-    return {"type": "online_users", "user_ids": [str(pk) for pk in user_ids]}
-
-
-def typing_frame(from_id: uuid.UUID, conversation_id: uuid.UUID, typing: bool) -> dict:
-    return {"type": "typing", "from": str(from_id), "conversation": str(conversation_id), "typing": typing}
 
 
 class KeywordNamedFields:
@@ -228,12 +71,12 @@ def history_item(message: Message) -> dict[str, Any]:
     item = {
         "id": str(message.id),
         "from": str(message.sender_id),
-        "to": _receiver_id(message),
+        "to": receiver_id(message),
         "content": message.content,
-        "timestamp": _iso(message.created_at),
-        "edited_at": _iso(message.edited_at),
+        "timestamp": iso(message.created_at),
+        "edited_at": iso(message.edited_at),
         "is_read": message.is_read,
-        "read_at": _iso(message.read_at),
+        "read_at": iso(message.read_at),
     }
     if files := attachments_of(message):
         item["attachments"] = [attachment_data(a) for a in files]
@@ -270,7 +113,7 @@ class MessageSerializer(KeywordNamedFields, serializers.ModelSerializer):
         ]
 
     def get_receiver_id(self, message: Message) -> str | None:
-        return _receiver_id(message)
+        return receiver_id(message)
 
 
 class MessageContentSerializer(serializers.Serializer):
@@ -435,16 +278,6 @@ class MessageEditSerializer(serializers.Serializer):
     editor = serializers.UUIDField(source="editor_id")
     edited_at = serializers.DateTimeField()
     previous_content = serializers.CharField()
-
-
-def member_frame(user) -> dict[str, Any]:
-    return {"id": str(user.id), "username": user.username}
-
-
-def group_frame(kind: str, conversation, by: uuid.UUID, **fields: Any) -> dict[str, Any]:
-    """``conversation_created`` / ``conversation_renamed`` / ``member_joined`` /
-    ``member_left``: changes to a group, to its members' devices."""
-    return {"type": kind, "conversation": str(conversation.id), "title": conversation.title, "by": str(by), **fields}
 
 
 class MemberSerializer(serializers.Serializer):

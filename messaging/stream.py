@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatserver import metrics
-from messaging.events import MESSAGE_FRAMES
 from messaging.fanout import Event
+from messaging.frames import MESSAGE_FRAMES
 from messaging.selectors import REPLAY_BATCH_SIZE
 
 logger = logging.getLogger(__name__)

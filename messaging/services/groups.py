@@ -21,9 +21,9 @@ from messaging.exceptions import (
     NotAGroup,
     RecipientNotFound,
 )
+from messaging.frames import group_frame, member_frame
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Conversation, Membership
 from messaging.rules import CURRENT_MEMBER, is_storable_text, parse_uuid
-from messaging.serializers import group_frame, member_frame
 
 
 def _clean_title(title: Any) -> str:

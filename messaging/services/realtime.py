@@ -17,12 +17,12 @@ from messaging.exceptions import (
     RecipientNotFound,
     TooManySockets,
 )
+from messaging.frames import presence_change_frame, presence_frame, typing_frame
 from messaging.models import (
     EventStream,
     UserEvent,
 )
 from messaging.rules import parse_uuid
-from messaging.serializers import presence_change_frame, presence_frame, typing_frame
 from messaging.services.messages import _recipient
 
 

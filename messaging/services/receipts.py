@@ -13,12 +13,12 @@ from messaging.exceptions import (
     ConversationNotFound,
     MessageNotFound,
 )
+from messaging.frames import conversation_read_frame, delivered_frame, read_frame, unread_frame
 from messaging.models import (
     Membership,
     Message,
 )
 from messaging.rules import parse_uuid, seq_window, window_top
-from messaging.serializers import conversation_read_frame, delivered_frame, read_frame, unread_frame
 
 
 def deliveries_record(reports: list[tuple[uuid.UUID, int, list[uuid.UUID]]]) -> None:

@@ -6,6 +6,7 @@ from channels.testing import WebsocketCommunicator
 
 import chatserver.db
 from chatserver.asgi import application
+from messaging.frames import shape_problems
 
 
 class Device:
@@ -18,7 +19,10 @@ class Device:
         await self.ws.send_json_to(frame)
 
     async def recv(self, timeout: float = 3) -> dict:
-        return await self.ws.receive_json_from(timeout=timeout)
+        """The next frame, which must be one of messaging.frames' shapes."""
+        frame = await self.ws.receive_json_from(timeout=timeout)
+        assert shape_problems(frame) == [], frame
+        return frame
 
     async def recv_type(self, frame_type: str, timeout: float = 3) -> dict:
         """Next frame of this type, skipping others (e.g. the echo of one's own message)."""
