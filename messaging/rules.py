@@ -84,6 +84,15 @@ def aware_datetime(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def time_id_cursor(at: datetime, pk: uuid.UUID) -> str:
+    """The keyset cursor of lists ordered by (a time, an id), newest first."""
+    return cursor_encode(at.isoformat(), pk)
+
+
+def time_id_from_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    return cursor_decode(cursor, aware_datetime, uuid.UUID)
+
+
 def page_of(rows: Iterable[T], limit: int, cursor_after: Callable[[T], str]) -> tuple[list[T], str | None]:
     """A page from the ``limit + 1`` rows read (one query): the first
     ``limit``, and the cursor after the last of them when there was one more."""

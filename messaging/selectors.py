@@ -15,12 +15,13 @@ from messaging.models import Attachment, Conversation, EventStream, Membership, 
 from messaging.rules import (
     CURRENT_MEMBER,
     PAGE_DEFAULT,
-    aware_datetime,
     cursor_decode,
     cursor_encode,
     member_sees_seq,
     page_of,
     seq_window,
+    time_id_cursor,
+    time_id_from_cursor,
     visible_to,
 )
 
@@ -36,18 +37,14 @@ class HistoryPage:
 
 def _message_cursor(message: Message) -> str:
     """After the last message of a page: its (created_at, id)."""
-    return cursor_encode(message.created_at.isoformat(), message.id)
-
-
-def _time_and_id(cursor: str) -> tuple[datetime, uuid.UUID]:
-    return cursor_decode(cursor, aware_datetime, uuid.UUID)
+    return time_id_cursor(message.created_at, message.id)
 
 
 def direct_conversation_between(user_id: uuid.UUID, other_id: uuid.UUID) -> Conversation | None:
-    return _direct_conversations(user_id, other_id).first()
+    return direct_conversation_query(user_id, other_id).first()
 
 
-def _direct_conversations(user_id: uuid.UUID, other_id: uuid.UUID) -> QuerySet[Conversation]:
+def direct_conversation_query(user_id: uuid.UUID, other_id: uuid.UUID) -> QuerySet[Conversation]:
     user_a, user_b = Conversation.direct_pair(user_id, other_id)
     return Conversation.objects.filter(kind=Conversation.Kind.DIRECT, user_a=user_a, user_b=user_b)
 
@@ -68,8 +65,8 @@ def message_history(
     timestamp are neither skipped nor repeated. The conversation is read with
     both its members, so a page of two who have talked is two queries.
     """
-    after = _time_and_id(cursor) if cursor is not None else None
-    conversation = _direct_conversations(user.id, other_id).select_related("user_a", "user_b").first()
+    after = time_id_from_cursor(cursor) if cursor is not None else None
+    conversation = direct_conversation_query(user.id, other_id).select_related("user_a", "user_b").first()
     if conversation is None:
         return HistoryPage([], None) if user_get_active(other_id) is not None else None
     other = conversation.user_b if conversation.user_a_id == user.id else conversation.user_a
@@ -87,7 +84,7 @@ def conversation_history(
 ) -> HistoryPage:
     """Newest-first page of any conversation of the member; a member who left
     sees it up to their leaving."""
-    after = _time_and_id(cursor) if cursor is not None else None
+    after = time_id_from_cursor(cursor) if cursor is not None else None
     return _history_page(
         membership.conversation, membership.left_seq, membership.joined_seq, limit=limit, before=before, after=after
     )
@@ -201,7 +198,7 @@ def unread_count(membership: Membership) -> int:
 
 
 def _activity_cursor(membership: Membership) -> str:
-    return cursor_encode(membership.activity_at.isoformat(), membership.conversation_id)
+    return time_id_cursor(membership.activity_at, membership.conversation_id)
 
 
 def conversation_list(
@@ -243,7 +240,7 @@ def conversation_list(
     if only is not None:
         memberships = memberships.filter(conversation_id=only)
     if cursor is not None:
-        activity_at, conversation_id = _time_and_id(cursor)
+        activity_at, conversation_id = time_id_from_cursor(cursor)
         memberships = memberships.filter(
             Q(activity_at__lt=activity_at) | Q(activity_at=activity_at, conversation_id__lt=conversation_id)
         )
