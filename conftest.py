@@ -73,7 +73,7 @@ def rate_limiter(clock):
 @pytest.fixture(autouse=True)
 def presence_registry():
     """Fresh presence state per test (its own Redis prefix when REDIS_URL is set)."""
-    from messaging import presence
+    from messaging.presence import registry as presence
 
     registry = presence.build_presence(prefix=f"test:{uuid.uuid4().hex}")
     presence.set_presence(registry)

@@ -21,7 +21,7 @@ from accounts.admin import UserAdmin
 from accounts.models import User
 from messaging import services
 from messaging.models import Attachment, Conversation, Membership, Message
-from messaging.presence import get_presence
+from messaging.presence.registry import get_presence
 
 EXCERPT_LENGTH = 80
 HIDDEN = "(deleted: content hidden)"

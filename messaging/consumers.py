@@ -37,7 +37,8 @@ from chatserver.websocket import (
     CLOSE_TOO_MANY_SOCKETS,
     error_frame,
 )
-from messaging import selectors, services
+from messaging import services
+from messaging.eventlog.selectors import event_stream_heads, event_stream_state, user_events_after
 from messaging.exceptions import (
     FrameTooLarge,
     InvalidFrame,
@@ -49,14 +50,7 @@ from messaging.exceptions import (
     UnknownFrameType,
 )
 from messaging.fanout import Event, get_fanout, user_group
-from messaging.frames import (
-    PONG,
-    ack_frame,
-    hello_frame,
-    online_users_frame,
-    resync_required_frame,
-    synced_frame,
-)
+from messaging.frames import PONG, ack_frame, hello_frame, online_users_frame, resync_required_frame, synced_frame
 from messaging.stream import DeviceStream
 from messaging.writer import DeliveryJob, SendJob, get_writer
 
@@ -217,7 +211,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.base_send({"type": "websocket.send", "text": text})
 
     async def _read_log(self, after: int, until: int | None) -> list[dict[str, Any]]:
-        return await db(selectors.user_events_after)(self.user.id, after, until=until)
+        return await db(user_events_after)(self.user.id, after, until=until)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
         """Every frame leaves through the stream, in order with the events."""
@@ -317,7 +311,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _on_sync(self, frame: dict[str, Any]) -> None:
         since = _parse_seq(frame.get("since"))
-        state = await db(selectors.event_stream_state)(self.user.id)
+        state = await db(event_stream_state)(self.user.id)
         if not state.pruned_through <= since <= state.head:
             self.stream.last_seq = max(self.stream.last_seq, state.head)
             self.stream.push(resync_required_frame(state.head, state.pruned_through))
@@ -520,7 +514,7 @@ async def _keep_presence_forever() -> None:
     """Every socket of the process stays registered in one call, and users whose
     sockets vanished without a settle (their process died, or its grace task
     was lost) are settled: per process, not a task per socket."""
-    from messaging.presence import SOCKET_TTL_SECONDS
+    from messaging.presence.registry import SOCKET_TTL_SECONDS
 
     while True:
         await asyncio.sleep(SOCKET_TTL_SECONDS / 3)
@@ -541,7 +535,7 @@ async def _catch_up_forever() -> None:
         await asyncio.sleep(settings.WS_CATCH_UP_SECONDS)
         consumers = list(_live_sockets())
         try:
-            heads = await db(selectors.event_stream_heads)({consumer.user.id for consumer in consumers})
+            heads = await db(event_stream_heads)({consumer.user.id for consumer in consumers})
         except (OperationalError, InterfaceError) as error:
             logger.warning("Catch-up skipped: %s", error)
             continue

@@ -82,7 +82,7 @@ CLIENT_FRAMES: dict[str, type] = {
 
 # ---- server -> client -------------------------------------------------------------
 # Logged frames (messages, edits, deletes, receipts, unread, group changes)
-# carry the user's event ``seq``, added when they are logged (messaging.events).
+# carry the user's event ``seq``, added when they are logged (messaging.eventlog.events).
 
 
 class Attachment(TypedDict):

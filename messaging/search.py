@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models.functions import Lower
 
 from accounts.models import User
 from messaging.exceptions import InvalidCursor
@@ -20,9 +21,17 @@ from messaging.models import Message
 from messaging.rules import PAGE_DEFAULT, cursor_decode, cursor_encode, page_of, visible_to
 
 SEARCH_CONFIG = "simple"
+
+
 SEARCH_QUERY_MAX_LENGTH = 200
+
+
 SEARCH_TERMS_MAX = 8
+
+
 SEARCH_OFFSET_MAX = 10_000  # deeper than this, refine the query
+
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -95,3 +104,21 @@ def message_search(
     # Ranked results have no keyset to continue from: the cursor is an offset.
     page, next_cursor = page_of(messages[offset : offset + limit + 1], limit, lambda _: cursor_encode(offset + limit))
     return SearchPage(page, {str(m.id): highlight(m.content, terms) for m in page}, next_cursor)
+
+
+def user_search(
+    *, user: User, query: str, limit: int = PAGE_DEFAULT, cursor: str | None = None
+) -> tuple[list[User], str | None]:
+    """Active users whose username starts with ``query`` (case-insensitive),
+    alphabetically, and the cursor of the next page."""
+    users = (
+        User.objects.filter(is_active=True)
+        .exclude(pk=user.pk)
+        .annotate(name=Lower("username"))
+        .filter(name__startswith=query.lower())
+    )
+    if cursor is not None:
+        (after,) = cursor_decode(cursor, str)
+        users = users.filter(name__gt=after)
+    rows = users.order_by("name").only("id", "username")[: limit + 1]
+    return page_of(rows, limit, lambda last: cursor_encode(last.username.lower()))

@@ -5,7 +5,7 @@ import uuid
 from django.dispatch import receiver
 
 from accounts.signals import tokens_revoked
-from messaging import events
+from messaging.eventlog import events
 
 
 @receiver(tokens_revoked)

@@ -25,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chatserver import metrics
+from messaging.eventlog.selectors import REPLAY_BATCH_SIZE
 from messaging.fanout import Event
 from messaging.frames import MESSAGE_FRAMES
-from messaging.selectors import REPLAY_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,17 @@ from rest_framework.views import APIView
 
 from chatserver.errors import InvalidInput
 from chatserver.openapi import error_responses
-from messaging import presence, search, selectors, services
+from messaging import search, services
+from messaging.attachments.selectors import attachment_for_download
+from messaging.attachments.services import AttachmentTooLarge
+from messaging.conversations.selectors import ConversationPage, active_membership, conversation_list, membership_of
 from messaging.exceptions import AttachmentNotFound, ConversationNotFound, MessageNotFound, UserNotFound
+from messaging.groups.selectors import group_members
+from messaging.messages.selectors import conversation_history, message_edits, message_history
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH
+from messaging.presence import registry as presence
 from messaging.rules import parse_uuid
+from messaging.search import user_search
 from messaging.serializers import (
     AttachmentSerializer,
     ConversationOpenSerializer,
@@ -38,7 +45,6 @@ from messaging.serializers import (
     UserSearchQuerySerializer,
     conversation_item,
 )
-from messaging.services.attachments import AttachmentTooLarge
 
 
 class ChatHistoryView(APIView):
@@ -59,7 +65,7 @@ class ChatHistoryView(APIView):
         other_id = parse_uuid(user_id, "userId")
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        page = selectors.message_history(user=request.user, other_id=other_id, **query.validated_data)
+        page = message_history(user=request.user, other_id=other_id, **query.validated_data)
         if page is None:
             raise UserNotFound()
         response = Response(HistoryMessageSerializer(page.messages, many=True).data)
@@ -147,7 +153,7 @@ class ConversationListView(APIView):
     def get(self, request: Request) -> Response:
         query = PageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        page = selectors.conversation_list(user=request.user, **query.validated_data)
+        page = conversation_list(user=request.user, **query.validated_data)
         response = Response(_render_conversations(request, page))
         return with_next_page(request, response, page.next_cursor, query.validated_data["limit"])
 
@@ -178,7 +184,7 @@ class ConversationListView(APIView):
 
 
 def _conversation_item(request: Request, conversation_id: uuid.UUID) -> dict:
-    page = selectors.conversation_list(user=request.user, limit=1, only=conversation_id)
+    page = conversation_list(user=request.user, limit=1, only=conversation_id)
     if not page.memberships:
         raise ConversationNotFound()
     return _render_conversations(request, page)[0]
@@ -213,10 +219,10 @@ class ConversationMembersView(APIView):
         summary="Current members, admins first",
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        membership = selectors.active_membership(request.user, conversation_id)
+        membership = active_membership(request.user, conversation_id)
         if membership is None:
             raise ConversationNotFound()  # former members no longer see who is in it
-        return Response(MemberSerializer(selectors.group_members(membership.conversation), many=True).data)
+        return Response(MemberSerializer(group_members(membership.conversation), many=True).data)
 
     @extend_schema(
         request=MembersAddSerializer,
@@ -262,17 +268,17 @@ class ConversationMessagesView(APIView):
         summary="History of one of my conversations (groups too), newest first",
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        membership = selectors.membership_of(request.user, conversation_id)
+        membership = membership_of(request.user, conversation_id)
         if membership is None or membership.conversation_id != conversation_id:
             raise ConversationNotFound()
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        page = selectors.conversation_history(membership=membership, **query.validated_data)
+        page = conversation_history(membership=membership, **query.validated_data)
         response = Response(HistoryMessageSerializer(page.messages, many=True).data)
         return with_next_page(request, response, page.next_cursor, query.validated_data["limit"])
 
 
-def _render_conversations(request: Request, page: selectors.ConversationPage) -> list[dict]:
+def _render_conversations(request: Request, page: ConversationPage) -> list[dict]:
     """Page items with the peers' presence: one registry round trip for the page."""
     peers = [m.conversation.other_user_id(request.user.id) for m in page.memberships]
     online = presence.get_presence().online([pk for pk in peers if pk])
@@ -328,7 +334,7 @@ class UserSearchView(APIView):
         if not query.validated_data.get("q"):
             return Response([])
         data = query.validated_data
-        users, next_cursor = selectors.user_search(
+        users, next_cursor = user_search(
             user=request.user, query=data["q"], limit=data["limit"], cursor=data.get("cursor")
         )
         response = Response(PeerSerializer(users, many=True).data)
@@ -342,7 +348,7 @@ class MessageEditsView(APIView):
         summary="Edit history of a message, newest first",
     )
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
-        edits = selectors.message_edits(request.user, message_id)
+        edits = message_edits(request.user, message_id)
         if edits is None:
             raise MessageNotFound()
         return Response(MessageEditSerializer(edits, many=True).data)
@@ -416,7 +422,7 @@ class AttachmentDownloadView(APIView):
         summary="Download an attachment (members of its conversation only)",
     )
     def get(self, request: Request, attachment_id: uuid.UUID) -> FileResponse:
-        attachment = selectors.attachment_for_download(request.user, attachment_id)
+        attachment = attachment_for_download(request.user, attachment_id)
         if attachment is None:
             raise AttachmentNotFound()
         response = FileResponse(

@@ -10,7 +10,7 @@ waiting on each other's row locks.
 
 Each send is acknowledged after its transaction commits: its future, created
 on the socket's event loop, is resolved there. Events go out through the
-fan-out when the transaction commits (``messaging.events``). A batch that
+fan-out when the transaction commits (``messaging.eventlog.events``). A batch that
 fails as a whole (a client id raced in by another process, an unexpected
 error) is stored again job by job, so one bad send fails alone; while the
 database is unreachable sends fail with ``unavailable`` and delivery reports
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 
 from chatserver import metrics
-from messaging import events
+from messaging.eventlog import events
 from messaging.fanout import Event, get_fanout
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Job:
 
 @dataclass(eq=False)
 class SendJob(Job):
-    request: object  # messaging.services.messages.SendRequest
+    request: object  # messaging.messages.services.SendRequest
     # Called on the loop with the stored SendResult, before the batch's events go out:
     # the sender's device hears its ack before the echo of its own message.
     on_stored: Callable[[object], None] | None = None

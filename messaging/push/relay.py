@@ -35,10 +35,11 @@ from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from messaging import sequences
+from chatserver.sql import skip_locked_supported
 from messaging.models import Membership, Message
 from messaging.push import counters
 from messaging.push.models import PushDelivery, PushTarget
+from messaging.push.outbox import push_outbox_claim, push_outbox_settle
 from messaging.rules import CURRENT_MEMBER
 
 logger = logging.getLogger(__name__)
@@ -86,11 +87,11 @@ class _Member:
 def relay_once(*, now: datetime | None = None) -> int:
     """One pass; returns how many pushes were handed to the job queue."""
     now = now or timezone.now()
-    claimed = sequences.push_outbox_claim(now, now + CLAIM_LEASE, CLAIM_LIMIT)
+    claimed = push_outbox_claim(now, now + CLAIM_LEASE, CLAIM_LIMIT)
     members, later = _plan(list(claimed), now)
     with transaction.atomic():
         _store(members, now)
-        sequences.push_outbox_settle(claimed, later, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
+        push_outbox_settle(claimed, later, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
     with transaction.atomic():
         return _hand_out(now)
 
@@ -217,7 +218,7 @@ def _hand_out(now: datetime) -> int:
         Q(leased_until__isnull=True) | Q(leased_until__lte=now),
         status=Status.PENDING,
     )
-    if sequences.skip_locked_supported():
+    if skip_locked_supported():
         due = due.select_for_update(skip_locked=True)
     handed = list(due.order_by("created_at").values_list("id", "attempts")[:CLAIM_LIMIT])
     if handed:

@@ -122,7 +122,7 @@ def test_unicode_file_names_get_a_safe_content_disposition(client_for, alice, bo
 
 
 def test_an_attachment_goes_with_one_message_of_its_uploader_only(client_for, alice, bob):
-    from messaging.services.attachments import InvalidAttachment
+    from messaging.attachments.services import InvalidAttachment
 
     attachment_id = upload(client_for(alice), b"once").json()["id"]
     with pytest.raises(InvalidAttachment):

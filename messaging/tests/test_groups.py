@@ -64,7 +64,7 @@ def test_create_group_errors(client_for, alice, body, code):
 
 @pytest.mark.django_db
 def test_group_size_limit(alice, make_user, monkeypatch):
-    import messaging.services.groups as groups
+    import messaging.groups.services as groups
     from messaging.exceptions import GroupFull
 
     assert GROUP_MAX_MEMBERS == 256  # the documented limit; lowered here to keep the test small
@@ -303,9 +303,9 @@ def test_new_members_see_what_is_said_after_they_join(client_for, group, alice, 
     history = client_for(dave).get(f"/conversations/{group.id}/messages").json()
     assert [m["content"] for m in history] == ["welcome dave"]
     assert client_for(dave).get("/conversations").json()[0]["unread_count"] == 1
-    from messaging import selectors
+    from messaging.messages.selectors import messages_undelivered
 
-    assert [m.content for m in selectors.messages_undelivered(dave)] == ["welcome dave"]
+    assert [m.content for m in messages_undelivered(dave)] == ["welcome dave"]
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.test import AsyncClient
 from prometheus_client import REGISTRY
 
 from chatserver.db import db
-from messaging import events
+from messaging.eventlog import events
 from messaging.fanout import get_fanout
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

@@ -22,10 +22,11 @@ from django.utils.module_loading import import_string
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from messaging import sequences, services
+from messaging import services
 from messaging.models import Membership, PushOutbox
 from messaging.push import relay
 from messaging.push.models import PushCounter, PushDelivery, PushTarget, VapidKey
+from messaging.push.outbox import push_outbox_claim, push_outbox_settle, push_outbox_touch
 from messaging.push.relay import relay_once
 from messaging.push.senders import new_vapid_private_key
 from messaging.tests.push_receivers import PushReceiver
@@ -297,12 +298,12 @@ def test_a_message_marked_while_the_relay_works_is_pushed_in_a_later_pass(client
     subscribe(client_for(bob), receiver, "bob")
     send(alice, bob, "first")
     now = later()
-    claimed = sequences.push_outbox_claim(now, now + timedelta(seconds=60), 200)
+    claimed = push_outbox_claim(now, now + timedelta(seconds=60), 200)
     members, deferred = relay._plan(list(claimed), now)
     second = send(alice, bob, "second, just after the plan")
     with transaction.atomic():
         relay._store(members, now)
-        sequences.push_outbox_settle(claimed, deferred, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
+        push_outbox_settle(claimed, deferred, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
     with transaction.atomic():
         assert relay._hand_out(now) == 1
     assert len(members) == 1 and PushOutbox.objects.count() == 1  # kept: something newer was marked
@@ -318,7 +319,7 @@ def test_a_relay_that_dies_mid_pass_leaves_the_conversation_to_be_taken_again(cl
     subscribe(client_for(bob), receiver, "bob")
     send(alice, bob, "hello")
     now = later()
-    assert sequences.push_outbox_claim(now, now + timedelta(seconds=60), 200)  # taken, then the relay died
+    assert push_outbox_claim(now, now + timedelta(seconds=60), 200)  # taken, then the relay died
     assert relay_once(now=now + timedelta(seconds=1)) == 0  # leased: not taken twice
     assert relay_once(now=now + timedelta(seconds=61)) == 1
 
@@ -368,7 +369,7 @@ def test_the_relay_never_takes_a_conversation_whose_new_message_is_not_committed
     def writer() -> None:  # another connection, as the message writer's
         try:
             with transaction.atomic():
-                sequences.push_outbox_touch({first.conversation_id: first.seq + 1}, timezone.now())
+                push_outbox_touch({first.conversation_id: first.seq + 1}, timezone.now())
                 marked.set()
                 release.wait(10)
         finally:

@@ -8,7 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 from prometheus_client import REGISTRY
 
-from messaging import selectors, services
+from messaging import services
+from messaging.conversations.selectors import direct_conversation_between
 from messaging.models import EventStream, Message, UserEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -46,7 +47,7 @@ async def test_hello_carries_the_log_head_and_events_count_up(connect, alice, bo
 
 async def wait_for_delivered(user, seq: int) -> None:
     """Delivery reports are stored by the writer shortly after the frames go out."""
-    from messaging.selectors import event_stream_state
+    from messaging.eventlog.selectors import event_stream_state
 
     for _ in range(100):
         if (await database_sync_to_async(event_stream_state)(user.id)).delivered >= seq:
@@ -304,7 +305,7 @@ async def test_typing_reaches_the_other_users_devices_and_expires(connect, alice
     _, bob_laptop = await connect(bob)
     await frames_until_silent(bob_phone)
     await frames_until_silent(bob_laptop)
-    conversation = await database_sync_to_async(selectors.direct_conversation_between)(alice.id, bob.id)
+    conversation = await database_sync_to_async(direct_conversation_between)(alice.id, bob.id)
     await alice_phone.send({"type": "typing", "to": str(bob.id)})
     for device in (bob_phone, bob_laptop):
         assert await device.recv_type("typing") == {
@@ -375,7 +376,7 @@ async def test_resume_never_shows_deleted_content(connect, alice, bob, token_for
 
 async def test_a_dead_process_does_not_leave_a_user_online(connect, alice, bob, clock, quick_presence):
     """Sockets registered by a process that died expire; the sweeper settles the user."""
-    from messaging import presence
+    from messaging.presence import registry as presence
 
     await talk(alice, bob)
     _, watcher = await connect(bob)

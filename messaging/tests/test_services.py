@@ -6,7 +6,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from messaging import selectors, services
+from messaging import services
+from messaging.eventlog.selectors import event_stream_state
 from messaging.exceptions import (
     CannotMessageSelf,
     ClientIdConflict,
@@ -19,6 +20,7 @@ from messaging.exceptions import (
     NotSender,
     RecipientNotFound,
 )
+from messaging.messages.selectors import message_history, messages_undelivered
 from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Message, MessageEdit, UserEvent
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +82,7 @@ def test_messages_delivered_moves_the_cursor_and_tells_the_sender(alice, bob):
     send(bob, alice, "mine")
     two = send(alice, bob, "two").message
     services.messages_delivered(bob, [two.id])
-    assert selectors.messages_undelivered(bob) == []
+    assert messages_undelivered(bob) == []
     frame = UserEvent.objects.filter(user=alice).order_by("-seq").values_list("frame", flat=True).first()
     assert frame["type"] == "message_delivered"
     assert frame["ids"] == [str(one.id), str(two.id)] and frame["id"] == str(two.id)
@@ -113,7 +115,7 @@ def test_receipts_of_several_users_are_stored_together(alice, bob, make_user, dj
         services.messages_delivered_many(
             {bob.id: [to_bob[1].id, from_carol.id], carol.id: [to_carol.id, from_carol.id, uuid.uuid4()]}
         )
-    assert selectors.messages_undelivered(bob) == [] and selectors.messages_undelivered(carol) == []
+    assert messages_undelivered(bob) == [] and messages_undelivered(carol) == []
     receipts = [
         (user_id, f["to"], f["ids"])
         for user_id, f in UserEvent.objects.order_by("seq").values_list("user_id", "frame")
@@ -245,7 +247,7 @@ def test_history_pages_250_messages_in_one_second_exactly_once(alice, bob):
 
     seen, cursor = [], None
     while True:
-        page = selectors.message_history(user=alice, other_id=bob.id, limit=20, cursor=cursor)
+        page = message_history(user=alice, other_id=bob.id, limit=20, cursor=cursor)
         seen.extend(m.id for m in page.messages)
         assert len(page.messages) <= 20
         if page.next_cursor is None:
@@ -260,7 +262,7 @@ def test_history_costs_three_queries_per_page(alice, bob):
     for n in range(30):
         send(alice, bob, f"m{n}")
     with CaptureQueriesContext(connection) as queries:
-        page = selectors.message_history(user=alice, other_id=bob.id, limit=20)
+        page = message_history(user=alice, other_id=bob.id, limit=20)
         [(m.conversation.other_user_id(m.sender_id), m.content) for m in page.messages]
     assert len(queries) == 3  # the conversation, the page, the page's attachments
 
@@ -271,7 +273,7 @@ def test_history_excludes_deleted_and_other_conversations(alice, bob, make_user)
     gone = send(alice, bob, "gone").message
     services.message_delete(user=alice, message_id=gone.id)
     send(alice, carol, "not yours")
-    page = selectors.message_history(user=bob, other_id=alice.id)
+    page = message_history(user=bob, other_id=alice.id)
     assert [m.id for m in page.messages] == [kept.id]
 
 
@@ -280,10 +282,10 @@ def test_undelivered_uses_one_join_per_membership(alice, bob, make_user):
     send(alice, bob, "to bob")
     send(carol, bob, "from carol")
     send(bob, alice, "from bob")
-    undelivered = selectors.messages_undelivered(bob)
+    undelivered = messages_undelivered(bob)
     assert [m.content for m in undelivered] == ["to bob", "from carol"]
     services.messages_delivered(bob, [undelivered[0].id])
-    assert [m.content for m in selectors.messages_undelivered(bob)] == ["from carol"]
+    assert [m.content for m in messages_undelivered(bob)] == ["from carol"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -322,7 +324,7 @@ def test_prune_events_command(alice, bob):
     call_command("prune_events", "--days", "0")
     assert not UserEvent.objects.exists()
     assert EventStream.objects.get(user=bob).pruned_through == 3
-    assert selectors.event_stream_state(bob.id)[:2] == (3, 3)
+    assert event_stream_state(bob.id)[:2] == (3, 3)
 
 
 def test_reading_counts_as_delivery(alice, bob):
@@ -362,4 +364,4 @@ def test_concurrent_deliveries_between_the_same_users_do_not_deadlock(make_user)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for future in [pool.submit(deliver, r) for r in receivers]:
             future.result()
-    assert all(selectors.messages_undelivered(r) == [] for r in receivers)
+    assert all(messages_undelivered(r) == [] for r in receivers)

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from messaging.services.attachments import attachments_prune_unsent
+from messaging.attachments.services import attachments_prune_unsent
 
 
 class Command(BaseCommand):

@@ -1,29 +1,26 @@
-"""Presence, typing (ephemeral: no event log) and event-log housekeeping."""
+"""Presence and typing: ephemeral state, told to contacts, never logged."""
 
 import uuid
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
-from messaging import events, selectors
-from messaging import presence as presence_registry
-from messaging.exceptions import (
-    ConversationNotFound,
-    RecipientNotFound,
-    TooManySockets,
+from messaging.conversations.selectors import (
+    active_member_ids,
+    contacts_of,
+    contacts_of_many,
+    direct_conversation_between,
 )
+from messaging.conversations.services import active_recipient
+from messaging.eventlog import events
+from messaging.eventlog.selectors import StreamState, event_stream_states
+from messaging.exceptions import ConversationNotFound, RecipientNotFound, TooManySockets
 from messaging.frames import presence_change_frame, presence_frame, typing_frame
-from messaging.models import (
-    EventStream,
-    UserEvent,
-)
+from messaging.presence import registry as presence_registry
 from messaging.rules import parse_uuid
-from messaging.services.messages import _recipient
 
 
 def presence_connected(user: User, channel: str) -> None:
@@ -34,11 +31,11 @@ def presence_connected(user: User, channel: str) -> None:
     if not admitted:
         raise _too_many()
     if version:
-        _announce_presence(selectors.contacts_of(user.id), user.id, True, user.last_seen, version)
+        _announce_presence(contacts_of(user.id), user.id, True, user.last_seen, version)
 
 
 class SocketStart(NamedTuple):
-    state: selectors.StreamState  # the user's event log
+    state: StreamState  # the user's event log
     online_contacts: list[uuid.UUID]  # contacts online now, for ``online_users``
 
 
@@ -50,13 +47,13 @@ def sockets_start(sockets: list[tuple[User, str]]) -> list[SocketStart | TooMany
     at most three queries, whatever their number."""
     outcomes = _register(sockets)
     registered = {user.id: user for (user, _), (admitted, _) in zip(sockets, outcomes, strict=True) if admitted}
-    contacts = selectors.contacts_of_many(registered) if registered else {}
+    contacts = contacts_of_many(registered) if registered else {}
     for (user, _), (_, version) in zip(sockets, outcomes, strict=True):
         if version:  # came online
             _announce_presence(contacts[user.id], user.id, True, user.last_seen, version)
     online = presence_registry.get_presence().online({pk for found in contacts.values() for pk in found})
-    states = selectors.event_stream_states(registered)
-    no_events = selectors.StreamState(0, 0, 0)
+    states = event_stream_states(registered)
+    no_events = StreamState(0, 0, 0)
     return [
         SocketStart(states.get(user.id, no_events), [pk for pk in contacts[user.id] if pk in online])
         if admitted
@@ -105,7 +102,7 @@ def presence_settle(user_id: uuid.UUID) -> None:
         return
     now = timezone.now()
     User.objects.filter(pk=user_id).update(last_seen=now)
-    _announce_presence(selectors.contacts_of(user_id), user_id, False, now, version)
+    _announce_presence(contacts_of(user_id), user_id, False, now, version)
 
 
 def presence_sweep() -> int:
@@ -124,29 +121,15 @@ def typing_notify(user: User, *, to: Any = None, conversation: Any = None, typin
     Returns the conversation's id: the socket keys its typing timers by it."""
     if conversation is not None:
         conversation_id = parse_uuid(conversation, "conversation")
-        members = selectors.active_member_ids(conversation_id)
+        members = active_member_ids(conversation_id)
         if user.id not in members:
             raise ConversationNotFound(field="conversation")
         recipients = [member for member in members if member != user.id]
     else:
-        recipient = _recipient(user, to)
-        direct = selectors.direct_conversation_between(user.id, recipient.id)
+        recipient = active_recipient(user, to)
+        direct = direct_conversation_between(user.id, recipient.id)
         if direct is None:
             raise RecipientNotFound("You have no conversation with this user yet.", field="to")
         conversation_id, recipients = direct.id, [recipient.id]
     events.send_ephemeral(recipients, typing_frame(user.id, conversation_id, typing))
     return conversation_id
-
-
-def events_prune(*, before) -> int:
-    """Delete events created before ``before``; each user's log remembers how far
-    it was pruned, so a resume from before that point gets ``resync_required``."""
-    deleted = 0
-    tops = UserEvent.objects.filter(created_at__lt=before).values("user_id").annotate(top=Max("seq"))
-    for row in tops:
-        with transaction.atomic():
-            deleted += UserEvent.objects.filter(user_id=row["user_id"], seq__lte=row["top"]).delete()[0]
-            EventStream.objects.filter(user_id=row["user_id"], pruned_through__lt=row["top"]).update(
-                pruned_through=row["top"]
-            )
-    return deleted

@@ -27,10 +27,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatserver import metrics, strict_json
-from messaging import selectors, sequences
+from messaging.conversations.selectors import active_member_ids
+from messaging.eventlog.sql import event_streams_advance, user_events_insert
 from messaging.fanout import Event, get_fanout
 from messaging.frames import MESSAGE_FRAMES, deleted_frame, edited_frame, message_frame
+from messaging.messages.selectors import users_who_saw
 from messaging.models import Conversation, Message, UserEvent
+from messaging.push.outbox import push_outbox_touch
 
 Entry = tuple[uuid.UUID, dict[str, Any]]
 
@@ -41,7 +44,7 @@ def participants(message: Message) -> list[uuid.UUID]:
     conversation = message.conversation
     if conversation.kind == Conversation.Kind.DIRECT:
         return [pk for pk in (conversation.user_a_id, conversation.user_b_id) if pk]
-    return selectors.active_member_ids(conversation.id)
+    return active_member_ids(conversation.id)
 
 
 class _Batch:
@@ -68,7 +71,7 @@ class _Batch:
         counts: dict[uuid.UUID, int] = {}
         for user_id, _ in self.entries:
             counts[user_id] = counts.get(user_id, 0) + 1
-        heads = sequences.event_streams_advance(counts, self.delivered)
+        heads = event_streams_advance(counts, self.delivered)
         next_seq = {user_id: heads[user_id] - count + 1 for user_id, count in counts.items()}
         records: list[tuple[uuid.UUID, int, str]] = []
         pending: list[tuple[uuid.UUID, int, str, dict[str, Any]]] = []
@@ -79,7 +82,7 @@ class _Batch:
             records.append((user_id, seq, text))
             pending.append((user_id, seq, text, frame))
         now = timezone.now()
-        sequences.user_events_insert(records, now)
+        user_events_insert(records, now)
         _push_outbox_touch(self.conversations, now)
         stored = dict(self.stored)
         transaction.on_commit(lambda: self._committed(pending, stored))
@@ -186,7 +189,7 @@ def message_created(message: Message) -> None:
 
 def _push_outbox_touch(conversation_ids: dict[uuid.UUID, int], now) -> None:
     """Offline members may be pushed once the grace period has passed (messaging.push)."""
-    sequences.push_outbox_touch(conversation_ids, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
+    push_outbox_touch(conversation_ids, now + timedelta(seconds=settings.PUSH_GRACE_SECONDS))
 
 
 def message_edited(message: Message) -> None:
@@ -197,7 +200,7 @@ def message_deleted(message: Message) -> None:
     """Tell everyone, and scrub the content from the logged frames of the message,
     so a device resuming later never sees what was deleted (replays skip the
     message's frame, marked ``deleted``, and send only ``message_deleted``)."""
-    users = selectors.users_who_saw(message)  # members who left since had it too
+    users = users_who_saw(message)  # members who left since had it too
     logged = list(
         UserEvent.objects.filter(
             user_id__in=users,

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from messaging import events, selectors
+from messaging.conversations.selectors import active_member_ids
+from messaging.eventlog import events
 from messaging.exceptions import (
     ConversationNotFound,
     GroupFull,
@@ -94,7 +95,7 @@ def group_rename(*, user: User, conversation_id: Any, title: Any) -> Conversatio
         conversation.title = title
         conversation.save(update_fields=["title"])
         events.conversation_event(
-            selectors.active_member_ids(conversation.id), group_frame("conversation_renamed", conversation, user.id)
+            active_member_ids(conversation.id), group_frame("conversation_renamed", conversation, user.id)
         )
     return conversation
 
@@ -103,7 +104,7 @@ def group_add_members(*, user: User, conversation_id: Any, user_ids: Any) -> lis
     """Add users (a former member comes back); returns the ones newly added."""
     with transaction.atomic():
         conversation, _ = _locked_group(user, conversation_id, admin=True)
-        current = set(selectors.active_member_ids(conversation.id))
+        current = set(active_member_ids(conversation.id))
         newcomers = [u for u in _users(user_ids, exclude=user.id) if u.id not in current]
         if len(current) + len(newcomers) > GROUP_MAX_MEMBERS:
             raise GroupFull(f"Groups are limited to {GROUP_MAX_MEMBERS} members.", field="user_ids")
@@ -140,7 +141,7 @@ def group_remove_member(*, user: User, conversation_id: Any, member_id: Any) -> 
         target = Membership.objects.filter(CURRENT_MEMBER, conversation=conversation, user_id=member_id).first()
         if target is None:
             raise RecipientNotFound("Not a member of this group.", field="user_id")
-        audience = selectors.active_member_ids(conversation.id)
+        audience = active_member_ids(conversation.id)
         target.left_seq, target.left_at = conversation.last_seq, timezone.now()
         target.save(update_fields=["left_seq", "left_at"])
         if target.role == Membership.Role.ADMIN:

@@ -8,16 +8,14 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.models import User
-from messaging import events, selectors, sequences
-from messaging.exceptions import (
-    ConversationNotFound,
-    MessageNotFound,
-)
+from messaging.conversations.selectors import membership_of
+from messaging.eventlog import events
+from messaging.exceptions import ConversationNotFound, MessageNotFound
 from messaging.frames import conversation_read_frame, delivered_frame, read_frame, unread_frame
-from messaging.models import (
-    Membership,
-    Message,
-)
+from messaging.messages.selectors import message_for_member
+from messaging.models import Membership, Message
+from messaging.receipts.selectors import unread_count
+from messaging.receipts.sql import memberships_lock, memberships_set_delivered, messages_brief, messages_in_ranges
 from messaging.rules import parse_uuid, seq_window, window_top
 
 
@@ -55,7 +53,7 @@ def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None
     all_ids = {pk for ids in delivered.values() for pk in ids}
     if not all_ids:
         return
-    found = sequences.messages_brief(all_ids)
+    found = messages_brief(all_ids)
     tops: dict[tuple[uuid.UUID, uuid.UUID], int] = {}  # (user, conversation) -> highest seq
     for user_id, ids in delivered.items():
         for pk in ids:
@@ -68,7 +66,7 @@ def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None
     with transaction.atomic(savepoint=False):
         behind = [
             (pk, user_id, conversation_id, seq, tops[user_id, conversation_id])
-            for pk, user_id, conversation_id, seq in sequences.memberships_lock(list(tops))
+            for pk, user_id, conversation_id, seq in memberships_lock(list(tops))
             if seq < tops[user_id, conversation_id]
         ]
         if not behind:
@@ -76,7 +74,7 @@ def messages_delivered_many(delivered: dict[uuid.UUID, list[uuid.UUID]]) -> None
         entries = _delivery_frames(
             [(user_id, conversation_id, seq, top) for _, user_id, conversation_id, seq, top in behind]
         )
-        sequences.memberships_set_delivered({pk: top for pk, *_, top in behind})
+        memberships_set_delivered({pk: top for pk, *_, top in behind})
         events.publish(entries)
 
 
@@ -84,7 +82,7 @@ def _delivery_frames(ranges: list[tuple[uuid.UUID, uuid.UUID, int, int]]) -> lis
     """``message_delivered`` for each sender of the messages delivered to each
     user in the given (user, conversation, after seq, up to seq) ranges: one
     query for all."""
-    newly = sequences.messages_in_ranges([(conversation_id, after, top) for _, conversation_id, after, top in ranges])
+    newly = messages_in_ranges([(conversation_id, after, top) for _, conversation_id, after, top in ranges])
     now = timezone.now()
     entries: list[events.Entry] = []
     for user_id, conversation_id, after, top in ranges:
@@ -131,7 +129,7 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
     up_to_id = parse_uuid(up_to, "up_to") if up_to is not None else None
     now = timezone.now()
     with transaction.atomic():
-        membership = selectors.membership_of(user, target_id)
+        membership = membership_of(user, target_id)
         if membership is None:
             raise ConversationNotFound()
         membership = Membership.objects.select_for_update().select_related("conversation").get(pk=membership.pk)
@@ -164,17 +162,17 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
             membership.read_seq = target_seq
             membership.delivered_seq = max(membership.delivered_seq, target_seq)
             membership.save(update_fields=["read_seq", "delivered_seq"])
-            count = selectors.unread_count(membership)
+            count = unread_count(membership)
             entries.append((user.id, unread_frame(conversation.id, conversation.other_user_id(user.id), count)))
             events.publish(entries)
             return conversation.id, count
-        return conversation.id, selectors.unread_count(membership)
+        return conversation.id, unread_count(membership)
 
 
 def message_mark_read(user: User, message_id: Any) -> Message:
     """The Go server's one-message read: here, the conversation is read up to
     and including that message (a read marker, not a flag per message)."""
-    message = selectors.message_for_member(user, parse_uuid(message_id, "id"))
+    message = message_for_member(user, parse_uuid(message_id, "id"))
     if message is None or message.is_deleted:
         raise MessageNotFound()
     conversation_mark_read(user, message.conversation_id, message.id)

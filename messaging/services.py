@@ -1,24 +1,18 @@
-"""The only writers of messaging data: every rule about messages lives here.
-
-REST views and the WebSocket consumer both call these functions; events are
-sent through ``messaging.events`` after the transaction commits.
+"""What the transports (REST views, the WebSocket consumer, the admin) call
+to change messaging data: each function lives in its slice's ``services``
+(messages, conversations, receipts, groups, attachments, presence, the event
+log); this module only names them in one place. Events are sent through
+``messaging.eventlog.events`` after the transaction commits.
 """
 
-from messaging.services.attachments import attachment_upload
-from messaging.services.groups import (
-    group_add_members,
-    group_create,
-    group_leave,
-    group_remove_member,
-    group_rename,
-)
-from messaging.services.messages import (
+from messaging.attachments.services import attachment_upload
+from messaging.conversations.services import conversation_direct_get_or_create, conversation_mute, conversation_open
+from messaging.eventlog.services import events_prune
+from messaging.groups.services import group_add_members, group_create, group_leave, group_remove_member, group_rename
+from messaging.messages.services import (
     SendRequest,
     SendResult,
-    conversation_direct_get_or_create,
     conversation_message_send,
-    conversation_mute,
-    conversation_open,
     conversation_send_request,
     direct_send_request,
     message_delete,
@@ -27,8 +21,7 @@ from messaging.services.messages import (
     message_send,
     messages_send,
 )
-from messaging.services.realtime import (
-    events_prune,
+from messaging.presence.services import (
     presence_connected,
     presence_disconnected,
     presence_refresh,
@@ -38,7 +31,7 @@ from messaging.services.realtime import (
     sockets_start,
     typing_notify,
 )
-from messaging.services.receipts import (
+from messaging.receipts.services import (
     conversation_mark_read,
     deliveries_record,
     message_mark_read,

@@ -1,4 +1,4 @@
-"""Sending, editing and deleting messages; opening direct conversations."""
+"""Sending, editing and deleting messages (direct and group)."""
 
 import uuid
 from collections.abc import Callable
@@ -12,31 +12,26 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import user_get_active
 from chatserver.errors import DomainError
-from messaging import events, selectors, sequences
+from messaging.attachments.services import attach, attachments_for_send, attachments_remove_files
+from messaging.conversations.selectors import active_membership
+from messaging.conversations.services import conversation_direct_get_or_create, recipient_id
+from messaging.eventlog import events
 from messaging.exceptions import (
-    CannotMessageSelf,
     ClientIdConflict,
     ContentTooLong,
     ConversationNotFound,
     EmptyContent,
     InvalidClientId,
     InvalidContent,
-    InvalidRecipient,
     MessageNotFound,
     NotMember,
     NotSender,
     RecipientNotFound,
 )
-from messaging.models import (
-    CLIENT_ID_MAX_LENGTH,
-    MESSAGE_MAX_LENGTH,
-    Conversation,
-    Membership,
-    Message,
-    MessageEdit,
-)
+from messaging.messages.selectors import message_for_member
+from messaging.messages.sql import conversation_next_seq, direct_conversations_advance, messages_insert
+from messaging.models import CLIENT_ID_MAX_LENGTH, MESSAGE_MAX_LENGTH, Conversation, Membership, Message, MessageEdit
 from messaging.rules import CURRENT_MEMBER, is_storable_text, parse_uuid
-from messaging.services.attachments import attach, attachments_for_send, attachments_remove_files
 
 
 @dataclass(frozen=True)
@@ -70,49 +65,12 @@ def _clean_client_id(client_id: Any) -> str | None:
     return client_id
 
 
-def _recipient_id(sender: User, to: Any) -> uuid.UUID:
-    recipient_id = parse_uuid(to, "to", InvalidRecipient)
-    if recipient_id == sender.id:
-        raise CannotMessageSelf(field="to")
-    return recipient_id
-
-
-def _recipient(sender: User, to: Any) -> User:
-    recipient = user_get_active(_recipient_id(sender, to))
-    if recipient is None:
-        raise RecipientNotFound(field="to")
-    return recipient
-
-
-def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
-    """The one direct conversation of a pair, created with both memberships on first use."""
-    user_a, user_b = Conversation.direct_pair(user.id, other.id)
-    existing = selectors.direct_conversation_between(user_a, user_b)
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            conversation = Conversation.objects.create(
-                kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b
-            )
-            Membership.objects.bulk_create(
-                [
-                    Membership(conversation=conversation, user_id=user_a),
-                    Membership(conversation=conversation, user_id=user_b),
-                ]
-            )
-            return conversation
-    except IntegrityError:
-        # Created concurrently by the other user's first message.
-        return Conversation.objects.get(kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b)
-
-
 def _append(conversation: Conversation, sender: User, content: str, client_id: str | None) -> Message:
     """Store a message with the conversation's next seq; taking it locks the
     conversation's row until commit, so seq order is commit order, and the
     timestamp, taken under the lock, follows the same order."""
     now = timezone.now()
-    seq = sequences.conversation_next_seq(conversation.pk, now)
+    seq = conversation_next_seq(conversation.pk, now)
     if (
         conversation.kind == Conversation.Kind.GROUP
         and not Membership.objects.filter(CURRENT_MEMBER, conversation=conversation, user=sender).exists()
@@ -120,7 +78,7 @@ def _append(conversation: Conversation, sender: User, content: str, client_id: s
         raise ConversationNotFound(field="conversation")  # removed while this send was on its way
     conversation.last_seq, conversation.last_message_at = seq, now
     message = _new_message(conversation, sender, seq, content, client_id, now)
-    sequences.messages_insert([message])
+    messages_insert([message])
     return message
 
 
@@ -156,7 +114,7 @@ def direct_send_request(
         sender,
         _clean_content(content, may_be_empty=bool(attachments)),
         _clean_client_id(client_id),
-        recipient_id=_recipient_id(sender, to),
+        recipient_id=recipient_id(sender, to),
         attachments=attachments,
     )
 
@@ -247,7 +205,7 @@ def _send_direct_together(requests: list[SendRequest]) -> list[Message | None]:
         key = Conversation.direct_pair(request.sender.id, request.recipient_id)
         keys.append(key)
         pairs[key] = pairs.get(key, 0) + 1
-    taken = sequences.direct_conversations_advance(pairs, now)
+    taken = direct_conversations_advance(pairs, now)
     next_seq = {key: last_seq - pairs[key] + 1 for key, (_, last_seq) in taken.items()}
     conversations: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = {}
     messages: list[Message | None] = []
@@ -273,7 +231,7 @@ def _send_direct_together(requests: list[SendRequest]) -> list[Message | None]:
         message.attachment_list = []
         messages.append(message)
     stored = [message for message in messages if message is not None]
-    sequences.messages_insert(stored)
+    messages_insert(stored)
     for message in stored:
         events.message_created(message)
     return messages
@@ -335,10 +293,10 @@ def conversation_message_send(
 
 
 def _own_message(user: User, message_id: uuid.UUID, *, deleted_too: bool = False) -> Message:
-    message = selectors.message_for_member(user, message_id)
+    message = message_for_member(user, message_id)
     if message is None or (message.is_deleted and not deleted_too):
         raise MessageNotFound()
-    if selectors.active_membership(user, message.conversation_id) is None:
+    if active_membership(user, message.conversation_id) is None:
         raise NotMember()  # left the group: the history stays, the right to change it goes
     if message.sender_id != user.id:
         raise NotSender()
@@ -420,19 +378,3 @@ def message_delete_for_everyone(message: Message) -> bool:
     except MessageNotFound:
         return False
     return True
-
-
-def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
-    """The direct conversation with ``other_id``, created if new: (conversation, created)."""
-    other = _recipient(user, other_id if isinstance(other_id, str) else str(other_id))
-    existing = selectors.direct_conversation_between(user.id, other.id)
-    if existing is not None:
-        return existing, False
-    return conversation_direct_get_or_create(user, other), True
-
-
-def conversation_mute(user: User, *, conversation_id: uuid.UUID, muted: bool) -> None:
-    """Mute or unmute a conversation of ``user``'s: a muted one sends them no
-    push notifications (its messages still reach every open device)."""
-    if not Membership.objects.filter(CURRENT_MEMBER, user=user, conversation_id=conversation_id).update(muted=muted):
-        raise ConversationNotFound()
