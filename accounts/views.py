@@ -17,13 +17,9 @@ from accounts.serializers import (
     UserSerializer,
     UserUpdatedSerializer,
 )
+from accounts.throttles import AuthAttemptThrottle, PasswordChangeThrottle, RegisterEmailThrottle
 from chatserver.openapi import error_responses
-from chatserver.throttles import (
-    AuthAttemptThrottle,
-    PasswordChangeThrottle,
-    RegisterEmailThrottle,
-    UserRateThrottle,
-)
+from chatserver.throttles import UserRateThrottle
 
 
 class RegisterView(APIView):

@@ -41,8 +41,34 @@ def test_accounts_does_not_import_messaging() -> None:
     assert importers("accounts", "messaging") == []
 
 
-@pytest.mark.parametrize("package", ["accounts", "messaging"])
-def test_the_check_sees_imports(package: str) -> None:
+# The project's wiring: the ASGI application, the loop it serves on, and
+# shutting down the threads (the writer's among them).
+WIRING = {"chatserver.asgi", "chatserver.serving", "chatserver.db"}
+
+
+@pytest.mark.parametrize("app", ["accounts", "messaging"])
+def test_chatserver_imports_no_app_but_to_wire_them(app: str) -> None:
+    # Rate limits, throttles, errors, SQL helpers and the rest are infrastructure.
+    assert [line for line in importers("chatserver", app) if line.split()[0] not in WIRING] == []
+
+
+def test_messaging_reads_and_writes_do_not_depend_on_presentation() -> None:
+    layers = {
+        module: names
+        for module, names in imported_modules("messaging").items()
+        if module.rsplit(".", 1)[-1] in {"services", "selectors", "sql"}
+    }
+    assert len(layers) >= 15  # every slice's
+    leaning = sorted(
+        f"{module} imports {name}"
+        for module, names in layers.items()
+        for name in names
+        if name.startswith(("messaging.serializers", "messaging.views", "messaging.consumers", "rest_framework"))
+    )
+    assert leaning == []
+
+
+def test_the_check_sees_imports() -> None:
     # A control: the walk finds the imports that are there.
-    assert importers(package, "django") != []
-    assert "messaging.models" in {n for names in imported_modules("messaging").values() for n in names}
+    assert importers("messaging", "accounts") != []
+    assert "messaging.views imports messaging.serializers" in importers("messaging", "messaging.serializers")
