@@ -542,10 +542,10 @@ async def _catch_up_forever() -> None:
         for consumer in consumers:
             head = heads.get(consumer.user.id, 0)
             if head > consumer.stream.last_seq:
-                consumer.stream.spawn(_caught_up(consumer, head))
+                consumer.stream.spawn(_catch_up_socket(consumer, head))
 
 
-async def _caught_up(consumer: ChatConsumer, head: int) -> None:
+async def _catch_up_socket(consumer: ChatConsumer, head: int) -> None:
     try:
         await consumer.stream.catch_up(head)
     except (OperationalError, InterfaceError) as error:

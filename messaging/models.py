@@ -38,7 +38,6 @@ class Conversation(models.Model):
     last_seq = models.PositiveBigIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="conversations")
 
     class Meta:
         constraints = [

@@ -83,7 +83,7 @@ def history_item(message: Message) -> dict[str, Any]:
     return item
 
 
-class MessageSerializer(KeywordNamedFields, serializers.ModelSerializer):
+class ChangedMessageSerializer(KeywordNamedFields, serializers.ModelSerializer):
     """Edit, delete and mark-read responses: the seed README's fields (``sender_id``,
     ``receiver_id``, ``created_at``) and the running Go server's (``from``, ``to``,
     ``timestamp``, ``is_read``, ``read_at``), so a client of either works."""

@@ -24,6 +24,7 @@ from messaging.rules import parse_uuid
 from messaging.search import user_search
 from messaging.serializers import (
     AttachmentSerializer,
+    ChangedMessageSerializer,
     ConversationOpenSerializer,
     ConversationSerializer,
     GroupCreateSerializer,
@@ -34,7 +35,6 @@ from messaging.serializers import (
     MemberSerializer,
     MessageContentSerializer,
     MessageEditSerializer,
-    MessageSerializer,
     MuteSerializer,
     PageQuerySerializer,
     PeerSerializer,
@@ -86,13 +86,13 @@ def with_next_page(
 
 _EDIT_SCHEMA = {
     "request": MessageContentSerializer,
-    "responses": {200: MessageSerializer, **error_responses(400, 401, 403, 404)},
+    "responses": {200: ChangedMessageSerializer, **error_responses(400, 401, 403, 404)},
     "tags": ["messages"],
 }
 _DELETE_SCHEMA = {
     "request": None,
     "description": "Deleting a message that is already deleted answers 200 with it again and tells nobody twice.",
-    "responses": {200: MessageSerializer, **error_responses(401, 403, 404)},
+    "responses": {200: ChangedMessageSerializer, **error_responses(401, 403, 404)},
     "tags": ["messages"],
 }
 
@@ -105,7 +105,7 @@ class MessageEditView(APIView):
         message = services.message_edit(
             user=request.user, message_id=message_id, content=body.validated_data["content"]
         )
-        return Response(MessageSerializer(message).data)
+        return Response(ChangedMessageSerializer(message).data)
 
     @extend_schema(**_EDIT_SCHEMA, summary="Edit my message (same as PATCH)")
     def put(self, request: Request, message_id: uuid.UUID) -> Response:
@@ -116,7 +116,7 @@ class MessageDeleteView(APIView):
     @extend_schema(**_DELETE_SCHEMA, summary="Delete my message for everyone")
     def delete(self, request: Request, message_id: uuid.UUID) -> Response:
         message = services.message_delete(user=request.user, message_id=message_id)
-        return Response(MessageSerializer(message).data)
+        return Response(ChangedMessageSerializer(message).data)
 
     @extend_schema(**_DELETE_SCHEMA, summary="Delete my message for everyone (same as DELETE)")
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
@@ -126,14 +126,14 @@ class MessageDeleteView(APIView):
 class MessageReadView(APIView):
     @extend_schema(
         request=None,
-        responses={200: MessageSerializer, **error_responses(401, 404)},
+        responses={200: ChangedMessageSerializer, **error_responses(401, 404)},
         tags=["messages"],
         summary="Mark a message read (the Go server's call)",
         description="Reads the conversation up to and including this message, as `POST "
         "/conversations/{id}/read` with `up_to` does; answers the message with its read state.",
     )
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
-        return Response(MessageSerializer(services.message_mark_read(request.user, message_id)).data)
+        return Response(ChangedMessageSerializer(services.message_mark_read(request.user, message_id)).data)
 
 
 PAGED = 'More pages: the next page\'s cursor is in the `X-Next-Cursor` header and a `Link: <...>; rel="next"` header.'
