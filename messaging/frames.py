@@ -118,16 +118,15 @@ class Ack(TypedDict):
     duplicate: bool
 
 
-DirectMessage = TypedDict(
-    "DirectMessage",
+# The fields a direct and a group message share ("from" is a keyword: the functional form).
+_MessageFields = TypedDict(
+    "_MessageFields",
     {
-        "type": Literal["direct_message"],
         "seq": NotRequired[int],
         "id": str,
         "conversation": str,
         "from": str,
         "sender_username": str,
-        "to": str | None,
         "content": str,
         "timestamp": int,
         "created_at": str,
@@ -138,24 +137,14 @@ DirectMessage = TypedDict(
     },
 )
 
-GroupMessage = TypedDict(
-    "GroupMessage",
-    {
-        "type": Literal["group_message"],
-        "seq": NotRequired[int],
-        "id": str,
-        "conversation": str,
-        "from": str,
-        "sender_username": str,
-        "content": str,
-        "timestamp": int,
-        "created_at": str,
-        "edited_at": NotRequired[str],
-        "client_id": NotRequired[str],
-        "attachments": NotRequired[list[Attachment]],
-        "deleted": NotRequired[bool],  # a replay of a message deleted since: blanked
-    },
-)
+
+class DirectMessage(_MessageFields):
+    type: Literal["direct_message"]
+    to: str | None
+
+
+class GroupMessage(_MessageFields):
+    type: Literal["group_message"]
 
 
 class Member(TypedDict):

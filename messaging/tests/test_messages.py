@@ -1,3 +1,5 @@
+"""messaging.messages: sending, editing, deleting, history, offline delivery reads."""
+
 import threading
 import time
 import uuid
@@ -7,7 +9,6 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from messaging import services
-from messaging.eventlog.selectors import event_stream_state
 from messaging.exceptions import (
     CannotMessageSelf,
     ClientIdConflict,
@@ -28,6 +29,29 @@ pytestmark = pytest.mark.django_db
 
 def send(sender, to, content="hi", **kwargs):
     return services.message_send(sender=sender, to=str(to.id), content=content, **kwargs)
+
+
+def _hold_write_lock_on(message_id, locked: threading.Event, release: threading.Event) -> None:
+    """Keep the message's row locked (SQLite: the database's write lock) until released."""
+    try:
+        with transaction.atomic():
+            Message.objects.select_for_update().filter(pk=message_id).update(client_id=None)
+            locked.set()
+            release.wait(10)
+    finally:
+        connection.close()
+
+
+def _in_thread(function, *args, **kwargs) -> threading.Thread:
+    def run() -> None:
+        try:
+            function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 def test_first_message_creates_one_direct_conversation_with_two_members(alice, bob):
@@ -75,24 +99,6 @@ def test_unstorable_text_is_invalid_content(alice, bob, content):
     assert not Message.objects.exists()
 
 
-def test_messages_delivered_moves_the_cursor_and_tells_the_sender(alice, bob):
-    from messaging.models import UserEvent
-
-    one = send(alice, bob, "one").message
-    send(bob, alice, "mine")
-    two = send(alice, bob, "two").message
-    services.messages_delivered(bob, [two.id])
-    assert messages_undelivered(bob) == []
-    frame = UserEvent.objects.filter(user=alice).order_by("-seq").values_list("frame", flat=True).first()
-    assert frame["type"] == "message_delivered"
-    assert frame["ids"] == [str(one.id), str(two.id)] and frame["id"] == str(two.id)
-    assert frame["to"] == str(bob.id)
-    # Idempotent: nothing new, no new event.
-    count = UserEvent.objects.filter(user=alice).count()
-    services.messages_delivered(bob, [one.id, two.id])
-    assert UserEvent.objects.filter(user=alice).count() == count
-
-
 def test_a_send_to_an_existing_conversation_is_five_statements(alice, bob, django_assert_num_queries):
     """Take the seq (checking the recipient), insert the message, take the event
     seqs, insert the events, mark the conversation in the push outbox; plus the
@@ -101,30 +107,6 @@ def test_a_send_to_an_existing_conversation_is_five_statements(alice, bob, djang
     with django_assert_num_queries(7):
         result = send(bob, alice, "second", client_id="c-2")
     assert result.created and result.message.seq == 2
-
-
-def test_receipts_of_several_users_are_stored_together(alice, bob, make_user, django_assert_max_num_queries):
-    from messaging.models import UserEvent
-
-    carol = make_user("carol")
-    to_bob = [send(alice, bob, f"bob {n}").message for n in range(2)]
-    to_carol = send(alice, carol, "carol").message
-    from_carol = send(carol, bob, "from carol").message
-    # A receiver's own message in its list changes nothing; unknown ids are ignored.
-    with django_assert_max_num_queries(8):
-        services.messages_delivered_many(
-            {bob.id: [to_bob[1].id, from_carol.id], carol.id: [to_carol.id, from_carol.id, uuid.uuid4()]}
-        )
-    assert messages_undelivered(bob) == [] and messages_undelivered(carol) == []
-    receipts = [
-        (user_id, f["to"], f["ids"])
-        for user_id, f in UserEvent.objects.order_by("seq").values_list("user_id", "frame")
-        if f["type"] == "message_delivered"
-    ]
-    assert sorted(r[1:] for r in receipts if r[0] == alice.id) == sorted(
-        [(str(bob.id), [str(m.id) for m in to_bob]), (str(carol.id), [str(to_carol.id)])]
-    )
-    assert [r[1:] for r in receipts if r[0] == carol.id] == [(str(bob.id), [str(from_carol.id)])]
 
 
 @pytest.mark.parametrize(
@@ -173,29 +155,6 @@ def test_edit_rules(alice, bob, make_user):
     edited = services.message_edit(user=alice, message_id=message.id, content="fixed")
     assert edited.edited_at is not None
     assert Message.objects.get(pk=message.id).content == "fixed"
-
-
-def _hold_write_lock_on(message_id, locked: threading.Event, release: threading.Event) -> None:
-    """Keep the message's row locked (SQLite: the database's write lock) until released."""
-    try:
-        with transaction.atomic():
-            Message.objects.select_for_update().filter(pk=message_id).update(client_id=None)
-            locked.set()
-            release.wait(10)
-    finally:
-        connection.close()
-
-
-def _in_thread(function, *args, **kwargs) -> threading.Thread:
-    def run() -> None:
-        try:
-            function(*args, **kwargs)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 @pytest.mark.django_db(transaction=True)
@@ -310,58 +269,3 @@ def test_concurrent_senders_get_distinct_consecutive_seqs(alice, bob):
     assert seqs == list(range(1, 61))
     assert Conversation.objects.count() == 1
     assert Conversation.objects.get().last_seq == 60
-
-
-def test_prune_events_command(alice, bob):
-    from django.core.management import call_command
-
-    from messaging.models import EventStream, UserEvent
-
-    for n in range(3):
-        send(alice, bob, f"m{n}")
-    call_command("prune_events", "--days", "1")
-    assert UserEvent.objects.filter(user=bob).count() == 3  # all recent
-    call_command("prune_events", "--days", "0")
-    assert not UserEvent.objects.exists()
-    assert EventStream.objects.get(user=bob).pruned_through == 3
-    assert event_stream_state(bob.id)[:2] == (3, 3)
-
-
-def test_reading_counts_as_delivery(alice, bob):
-    from messaging.models import UserEvent
-
-    message = send(alice, bob, "read before any device got it").message
-    services.conversation_mark_read(bob, alice.id)
-    kinds = [f["type"] for f in UserEvent.objects.filter(user=alice).order_by("seq").values_list("frame", flat=True)]
-    assert kinds == ["direct_message", "message_delivered", "message_read", "conversation_read"]
-    delivered = UserEvent.objects.get(user=alice, frame__type="message_delivered").frame
-    assert delivered["ids"] == [str(message.id)]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_deliveries_between_the_same_users_do_not_deadlock(make_user):
-    """Two receivers catching up on messages from the same two senders at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import close_old_connections
-
-    senders = [make_user("s1"), make_user("s2")]
-    receivers = [make_user("r1"), make_user("r2")]
-    batches = {r.id: [] for r in receivers}
-    for _ in range(5):
-        for sender in senders:
-            for receiver in receivers:
-                batches[receiver.id].append(send(sender, receiver, "m").message.id)
-
-    def deliver(receiver):
-        try:
-            for n in range(0, len(batches[receiver.id]), 2):
-                services.messages_delivered(receiver, batches[receiver.id][n : n + 2])
-                send(receiver, senders[n % 2], "reply")  # and write to the senders' logs meanwhile
-        finally:
-            close_old_connections()
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for future in [pool.submit(deliver, r) for r in receivers]:
-            future.result()
-    assert all(messages_undelivered(r) == [] for r in receivers)
