@@ -63,7 +63,7 @@ def test_messaging_reads_and_writes_do_not_depend_on_presentation() -> None:
         f"{module} imports {name}"
         for module, names in layers.items()
         for name in names
-        if name.startswith(("messaging.serializers", "messaging.views", "messaging.consumers", "rest_framework"))
+        if name.startswith(("messaging.serializers", "messaging.consumers", "rest_framework")) or ".views" in name
     )
     assert leaning == []
 
@@ -71,4 +71,4 @@ def test_messaging_reads_and_writes_do_not_depend_on_presentation() -> None:
 def test_the_check_sees_imports() -> None:
     # A control: the walk finds the imports that are there.
     assert importers("messaging", "accounts") != []
-    assert "messaging.views imports messaging.serializers" in importers("messaging", "messaging.serializers")
+    assert "messaging.messages.views imports messaging.serializers" in importers("messaging", "messaging.serializers")

@@ -12,7 +12,7 @@ def create_index(apps, schema_editor):
     from django.contrib.postgres.search import SearchVector
 
     message = apps.get_model("messaging", "Message")
-    # The same expression as messaging.search.message_search filters on, so the planner uses it.
+    # The same expression as messaging.search.selectors.message_search filters on, so the planner uses it.
     schema_editor.add_index(message, GinIndex(SearchVector("content", config="simple"), name=INDEX_NAME))
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from messaging import services
-from messaging.search import highlight, search_terms
+from messaging.search.selectors import highlight, search_terms
 
 pytestmark = pytest.mark.django_db
 
