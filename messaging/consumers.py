@@ -277,22 +277,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return frame
 
     async def _on_direct_message(self, frame: dict[str, Any]) -> None:
-        request = services.direct_send_request(
-            self.user,
-            to=frame.get("to"),
-            content=frame.get("content"),
-            client_id=frame.get("client_id"),
-            attachments=frame.get("attachments"),
-        )
-        await self._store_and_ack(request)
+        await self._store_and_ack(services.direct_send_request(self.user, to=frame.get("to"), **_send_fields(frame)))
 
     async def _on_group_message(self, frame: dict[str, Any]) -> None:
         request = services.conversation_send_request(
-            self.user,
-            conversation=frame.get("conversation"),
-            content=frame.get("content"),
-            client_id=frame.get("client_id"),
-            attachments=frame.get("attachments"),
+            self.user, conversation=frame.get("conversation"), **_send_fields(frame)
         )
         await self._store_and_ack(request)
 
@@ -388,6 +377,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def _revoke(self, token_version: int) -> None:
         if self.token_version < token_version:
             self.stream.spawn(self.close(CLOSE_CREDENTIALS_INVALID))
+
+
+def _send_fields(frame: dict[str, Any]) -> dict[str, Any]:
+    """What both send frames carry besides their target."""
+    return {
+        "content": frame.get("content"),
+        "client_id": frame.get("client_id"),
+        "attachments": frame.get("attachments"),
+    }
 
 
 def _parse_seq(value: Any) -> int:

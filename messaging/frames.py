@@ -323,6 +323,19 @@ SERVER_FRAMES: dict[str, type] = {
 MESSAGE_FRAMES = frozenset({"direct_message", "group_message"})
 
 
+def message_of(frame: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(message id, sender id) of a message frame; (None, None) for any other."""
+    if frame["type"] in MESSAGE_FRAMES:
+        return frame["id"], frame["from"]
+    return None, None
+
+
+def receipt_for(message_id: str | None, sender_id: str | None, user_id: str) -> str | None:
+    """The delivery rule: a device of ``user_id`` that was sent a message frame
+    reports that message delivered, unless the user sent it."""
+    return message_id if message_id is not None and sender_id != user_id else None
+
+
 def shape_problems(frame: Any, registry: dict[str, type] = SERVER_FRAMES) -> list[str]:
     """What makes ``frame`` not a frame of ``registry``: an unknown type, a
     missing required field, a field its shape does not have (top level)."""

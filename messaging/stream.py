@@ -27,7 +27,7 @@ from typing import Any
 from chatserver import metrics
 from messaging.eventlog.selectors import REPLAY_BATCH_SIZE
 from messaging.fanout import Event
-from messaging.frames import MESSAGE_FRAMES
+from messaging.frames import message_of, receipt_for
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,7 @@ class DeviceStream:
 
     def _emit(self, event: Event) -> None:
         self.last_seq = event.seq
-        receipt = event.message_id if event.sender_id != self._user else None
-        self._enqueue(event.text, event.seq, receipt, event.at)
+        self._enqueue(event.text, event.seq, receipt_for(event.message_id, event.sender_id, self._user), event.at)
 
     def _release_held(self) -> None:
         while (event := self._held.pop(self.last_seq + 1, None)) is not None:
@@ -149,8 +148,7 @@ class DeviceStream:
                             self._lag()
                             return
                         start = frame["seq"]
-                        is_message = frame["type"] in MESSAGE_FRAMES and frame.get("from") != self._user
-                        self._enqueue(self._encode(frame), start, frame["id"] if is_message else None)
+                        self._enqueue(self._encode(frame), start, receipt_for(*message_of(frame), self._user))
                         self.last_seq = max(self.last_seq, start)
                     if len(frames) < REPLAY_BATCH_SIZE:
                         self._lagging = False

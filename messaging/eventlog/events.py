@@ -30,7 +30,7 @@ from chatserver import metrics, strict_json
 from messaging.conversations.selectors import active_member_ids
 from messaging.eventlog.sql import event_streams_advance, user_events_insert
 from messaging.fanout import Event, get_fanout
-from messaging.frames import MESSAGE_FRAMES, deleted_frame, edited_frame, message_frame
+from messaging.frames import MESSAGE_FRAMES, deleted_frame, edited_frame, message_frame, message_of
 from messaging.messages.selectors import users_who_saw
 from messaging.models import Conversation, Message, UserEvent
 from messaging.push.outbox import push_outbox_touch
@@ -93,17 +93,8 @@ class _Batch:
         at = time.time()
         events = []
         for user_id, seq, text, frame in pending:
-            is_message = frame["type"] in MESSAGE_FRAMES
-            events.append(
-                Event(
-                    user_id,
-                    text,
-                    seq,
-                    message_id=frame["id"] if is_message else None,
-                    sender_id=frame["from"] if is_message else None,
-                    at=at,
-                )
-            )
+            message_id, sender_id = message_of(frame)
+            events.append(Event(user_id, text, seq, message_id=message_id, sender_id=sender_id, at=at))
         if self.defer:
             self.committed.extend(events)
         else:
