@@ -43,6 +43,7 @@ from messaging.exceptions import (
     FrameTooLarge,
     InvalidFrame,
     InvalidJson,
+    InvalidRecipient,
     RateLimited,
     ServerError,
     TooManySockets,
@@ -51,6 +52,7 @@ from messaging.exceptions import (
 )
 from messaging.fanout import Event, get_fanout, user_group
 from messaging.frames import PONG, ack_frame, hello_frame, online_users_frame, resync_required_frame, synced_frame
+from messaging.rules import parse_uuid
 from messaging.stream import DeviceStream
 from messaging.writer import DeliveryJob, SendJob, get_writer
 
@@ -312,14 +314,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         target = frame.get("conversation") or frame.get("with")
         if target is None:
             raise InvalidInput("'read' needs 'with' (a user id) or 'conversation'.", field="with")
-        await db(services.conversation_mark_read)(self.user, target, frame.get("up_to"))
+        up_to = frame.get("up_to")
+        await db(services.conversation_mark_read)(
+            user=self.user,
+            conversation_or_user_id=parse_uuid(target, "conversation"),
+            up_to=None if up_to is None else parse_uuid(up_to, "up_to"),
+        )
 
     async def _on_typing(self, frame: dict[str, Any]) -> None:
         typing = frame.get("typing", True)
         if not isinstance(typing, bool):
             raise InvalidInput("'typing' must be true or false.", field="typing")
-        target = {"conversation": frame["conversation"]} if "conversation" in frame else {"to": frame.get("to")}
-        conversation = await db(services.typing_notify)(self.user, **target, typing=typing)
+        if frame.get("conversation") is not None:
+            target = {"conversation": parse_uuid(frame["conversation"], "conversation")}
+        else:
+            target = {"to": parse_uuid(frame.get("to"), "to", InvalidRecipient)}
+        conversation = await db(services.typing_notify)(user=self.user, **target, typing=typing)
         if timer := self.typing.pop(conversation, None):
             timer.cancel()
         if not typing:
@@ -338,7 +348,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         del self.typing[conversation]
         timer.cancel()
         with contextlib.suppress(DomainError):
-            await db(services.typing_notify)(self.user, conversation=conversation, typing=False)
+            await db(services.typing_notify)(user=self.user, conversation=conversation, typing=False)
 
     FRAME_HANDLERS = {
         "direct_message": _on_direct_message,

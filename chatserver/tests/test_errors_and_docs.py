@@ -173,7 +173,7 @@ def test_admin_groups_and_attachments_pages(client, make_user):
     admin.is_staff = admin.is_superuser = True
     admin.save()
     alice, bob = make_user("alice"), make_user("bob")
-    group = group_create(creator=alice, title="Admins look", members=[str(bob.id)])
+    group = group_create(creator=alice, title="Admins look", members=[bob.id])
     client.force_login(admin)
     page = client.get(f"/admin/messaging/conversation/{group.id}/change/")
     assert page.status_code == 200 and b"Admins look" in page.content and b"admin" in page.content

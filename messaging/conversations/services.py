@@ -50,16 +50,16 @@ def conversation_direct_get_or_create(user: User, other: User) -> Conversation:
         return Conversation.objects.get(kind=Conversation.Kind.DIRECT, user_a_id=user_a, user_b_id=user_b)
 
 
-def conversation_open(user: User, other_id: Any) -> tuple[Conversation, bool]:
+def conversation_open(*, user: User, other_id: uuid.UUID) -> tuple[Conversation, bool]:
     """The direct conversation with ``other_id``, created if new: (conversation, created)."""
-    other = active_recipient(user, other_id if isinstance(other_id, str) else str(other_id))
+    other = active_recipient(user, other_id)
     existing = direct_conversation_between(user.id, other.id)
     if existing is not None:
         return existing, False
     return conversation_direct_get_or_create(user, other), True
 
 
-def conversation_mute(user: User, *, conversation_id: uuid.UUID, muted: bool) -> None:
+def conversation_mute(*, user: User, conversation_id: uuid.UUID, muted: bool) -> None:
     """Mute or unmute a conversation of ``user``'s: a muted one sends them no
     push notifications (its messages still reach every open device)."""
     if not Membership.objects.filter(CURRENT_MEMBER, user=user, conversation_id=conversation_id).update(muted=muted):

@@ -65,7 +65,9 @@ class ConversationListView(APIView):
         else:
             body = ConversationOpenSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            conversation, created = services.conversation_open(request.user, body.validated_data["user_id"])
+            conversation, created = services.conversation_open(
+                user=request.user, other_id=body.validated_data["user_id"]
+            )
         return Response(_conversation_item(request, conversation.id), status=201 if created else 200)
 
 
@@ -119,5 +121,5 @@ class ConversationMuteView(APIView):
     def put(self, request: Request, conversation_id: uuid.UUID) -> Response:
         body = MuteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.conversation_mute(request.user, conversation_id=conversation_id, **body.validated_data)
+        services.conversation_mute(user=request.user, conversation_id=conversation_id, **body.validated_data)
         return Response(_conversation_item(request, conversation_id))

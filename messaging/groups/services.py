@@ -5,7 +5,6 @@ member, so their devices drop the group) through the event log.
 """
 
 import uuid
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +15,6 @@ from messaging.eventlog import events
 from messaging.exceptions import (
     ConversationNotFound,
     GroupFull,
-    InvalidRecipient,
     InvalidTitle,
     NotAdmin,
     NotAGroup,
@@ -24,11 +22,11 @@ from messaging.exceptions import (
 )
 from messaging.frames import group_frame, member_frame
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Conversation, Membership
-from messaging.rules import CURRENT_MEMBER, is_storable_text, parse_uuid
+from messaging.rules import CURRENT_MEMBER, is_storable_text
 
 
-def _clean_title(title: Any) -> str:
-    if not isinstance(title, str) or not is_storable_text(title) or not title.strip():
+def _clean_title(title: str) -> str:
+    if not is_storable_text(title) or not title.strip():
         raise InvalidTitle("A group needs a title.", field="title")
     title = title.strip()
     if len(title) > GROUP_TITLE_MAX_LENGTH:
@@ -36,24 +34,19 @@ def _clean_title(title: Any) -> str:
     return title
 
 
-def _users(user_ids: Any, *, exclude: uuid.UUID) -> list[User]:
+def _users(user_ids: list[uuid.UUID], *, exclude: uuid.UUID) -> list[User]:
     """Active users for these ids, without duplicates or ``exclude``; every id must exist."""
-    if not isinstance(user_ids, list):
-        raise InvalidRecipient("Members must be a list of user ids.", field="members")
-    ids = list(dict.fromkeys(parse_uuid(pk, "members") for pk in user_ids))
-    ids = [pk for pk in ids if pk != exclude]
+    ids = [pk for pk in dict.fromkeys(user_ids) if pk != exclude]
     users = list(User.objects.filter(pk__in=ids, is_active=True))
     if len(users) != len(ids):
         raise RecipientNotFound("Some of these users do not exist.", field="members")
     return users
 
 
-def _locked_group(user: User, conversation_id: Any, *, admin: bool) -> tuple[Conversation, Membership]:
+def _locked_group(user: User, conversation_id: uuid.UUID, *, admin: bool) -> tuple[Conversation, Membership]:
     """The group, locked until commit, and the caller's current membership, read
     after the lock so two admins changing the group at once see each other's change."""
-    conversation = (
-        Conversation.objects.select_for_update().filter(pk=parse_uuid(conversation_id, "conversation")).first()
-    )
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
     membership = (
         Membership.objects.filter(CURRENT_MEMBER, user=user, conversation=conversation).first()
         if conversation
@@ -68,7 +61,7 @@ def _locked_group(user: User, conversation_id: Any, *, admin: bool) -> tuple[Con
     return conversation, membership
 
 
-def group_create(*, creator: User, title: Any, members: Any) -> Conversation:
+def group_create(*, creator: User, title: str, members: list[uuid.UUID]) -> Conversation:
     """A group of the creator (its first admin) and ``members``."""
     title = _clean_title(title)
     users = _users(members, exclude=creator.id)
@@ -88,7 +81,7 @@ def group_create(*, creator: User, title: Any, members: Any) -> Conversation:
     return conversation
 
 
-def group_rename(*, user: User, conversation_id: Any, title: Any) -> Conversation:
+def group_rename(*, user: User, conversation_id: uuid.UUID, title: str) -> Conversation:
     title = _clean_title(title)
     with transaction.atomic():
         conversation, _ = _locked_group(user, conversation_id, admin=True)
@@ -100,7 +93,7 @@ def group_rename(*, user: User, conversation_id: Any, title: Any) -> Conversatio
     return conversation
 
 
-def group_add_members(*, user: User, conversation_id: Any, user_ids: Any) -> list[User]:
+def group_add_members(*, user: User, conversation_id: uuid.UUID, user_ids: list[uuid.UUID]) -> list[User]:
     """Add users (a former member comes back); returns the ones newly added."""
     with transaction.atomic():
         conversation, _ = _locked_group(user, conversation_id, admin=True)
@@ -131,11 +124,10 @@ def group_add_members(*, user: User, conversation_id: Any, user_ids: Any) -> lis
     return newcomers
 
 
-def group_remove_member(*, user: User, conversation_id: Any, member_id: Any) -> None:
+def group_remove_member(*, user: User, conversation_id: uuid.UUID, member_id: uuid.UUID) -> None:
     """An admin removes a member, or a member removes themself (leaves). They keep
     the history up to now and get nothing after. The last admin to go hands the
     role to the longest-standing member."""
-    member_id = parse_uuid(member_id, "user_id")
     with transaction.atomic():
         conversation, _ = _locked_group(user, conversation_id, admin=member_id != user.id)
         target = Membership.objects.filter(CURRENT_MEMBER, conversation=conversation, user_id=member_id).first()
@@ -151,7 +143,7 @@ def group_remove_member(*, user: User, conversation_id: Any, member_id: Any) -> 
         events.conversation_event(audience, frame)
 
 
-def group_leave(*, user: User, conversation_id: Any) -> None:
+def group_leave(*, user: User, conversation_id: uuid.UUID) -> None:
     group_remove_member(user=user, conversation_id=conversation_id, member_id=user.id)
 
 

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -20,7 +20,6 @@ from messaging.eventlog.selectors import StreamState, event_stream_states
 from messaging.exceptions import ConversationNotFound, RecipientNotFound, TooManySockets
 from messaging.frames import presence_change_frame, presence_frame, typing_frame
 from messaging.presence import registry as presence_registry
-from messaging.rules import parse_uuid
 
 
 def presence_connected(user: User, channel: str) -> None:
@@ -114,13 +113,15 @@ def presence_sweep() -> int:
     return len(stale)
 
 
-def typing_notify(user: User, *, to: Any = None, conversation: Any = None, typing: bool) -> uuid.UUID:
+def typing_notify(
+    *, user: User, to: uuid.UUID | None = None, conversation: uuid.UUID | None = None, typing: bool
+) -> uuid.UUID:
     """Tell the other current members of a conversation that ``user`` is (not)
     typing. ``to`` names the other user of a direct conversation (the seed's
     way), ``conversation`` any conversation ``user`` is a current member of.
     Returns the conversation's id: the socket keys its typing timers by it."""
     if conversation is not None:
-        conversation_id = parse_uuid(conversation, "conversation")
+        conversation_id = conversation
         members = active_member_ids(conversation_id)
         if user.id not in members:
             raise ConversationNotFound(field="conversation")

@@ -1,7 +1,6 @@
 """Delivery and read state: cursors per member, receipts to the senders."""
 
 import uuid
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Max, Q
@@ -16,7 +15,7 @@ from messaging.messages.selectors import message_for_member
 from messaging.models import Membership, Message
 from messaging.receipts.selectors import unread_count
 from messaging.receipts.sql import memberships_lock, memberships_set_delivered, messages_brief, messages_in_ranges
-from messaging.rules import parse_uuid, seq_window, window_top
+from messaging.rules import seq_window, window_top
 
 
 def deliveries_record(reports: list[tuple[uuid.UUID, int, list[uuid.UUID]]]) -> None:
@@ -116,7 +115,9 @@ def _read_frames(user: User, conversation, after: int, top: int, at) -> list[eve
     return [(sender_id, read_frame(conversation.id, user.id, message_id, at)) for sender_id, message_id in rows]
 
 
-def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any = None) -> tuple[uuid.UUID, int]:
+def conversation_mark_read(
+    *, user: User, conversation_or_user_id: uuid.UUID, up_to: uuid.UUID | None = None
+) -> tuple[uuid.UUID, int]:
     """Mark the conversation read (up to and including message ``up_to``, or all).
     Returns (conversation id, unread count left).
 
@@ -125,22 +126,20 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
     (unless the reader turned read receipts off), and the reader's devices get
     ``unread``.
     """
-    target_id = parse_uuid(conversation_or_user_id, "conversation")
-    up_to_id = parse_uuid(up_to, "up_to") if up_to is not None else None
     now = timezone.now()
     with transaction.atomic():
-        membership = membership_of(user, target_id)
+        membership = membership_of(user, conversation_or_user_id)
         if membership is None:
             raise ConversationNotFound()
         membership = Membership.objects.select_for_update().select_related("conversation").get(pk=membership.pk)
         conversation = membership.conversation
         # A member who left reads only up to their leaving.
-        if up_to_id is None:
+        if up_to is None:
             target_seq = window_top(membership.left_seq, conversation.last_seq)
         else:
             target_seq = (
                 Message.objects.filter(
-                    seq_window(membership.joined_seq, membership.left_seq), pk=up_to_id, conversation=conversation
+                    seq_window(membership.joined_seq, membership.left_seq), pk=up_to, conversation=conversation
                 )
                 .values_list("seq", flat=True)
                 .first()
@@ -169,12 +168,12 @@ def conversation_mark_read(user: User, conversation_or_user_id: Any, up_to: Any 
         return conversation.id, unread_count(membership)
 
 
-def message_mark_read(user: User, message_id: Any) -> Message:
+def message_mark_read(*, user: User, message_id: uuid.UUID) -> Message:
     """The Go server's one-message read: here, the conversation is read up to
     and including that message (a read marker, not a flag per message)."""
-    message = message_for_member(user, parse_uuid(message_id, "id"))
+    message = message_for_member(user, message_id)
     if message is None or message.is_deleted:
         raise MessageNotFound()
-    conversation_mark_read(user, message.conversation_id, message.id)
+    conversation_mark_read(user=user, conversation_or_user_id=message.conversation_id, up_to=message.id)
     message.refresh_from_db(fields=["read_at"])
     return message

@@ -26,7 +26,9 @@ class MessageReadView(APIView):
         "/conversations/{id}/read` with `up_to` does; answers the message with its read state.",
     )
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
-        return Response(ChangedMessageSerializer(services.message_mark_read(request.user, message_id)).data)
+        return Response(
+            ChangedMessageSerializer(services.message_mark_read(user=request.user, message_id=message_id)).data
+        )
 
 
 class ConversationReadView(APIView):
@@ -42,6 +44,6 @@ class ConversationReadView(APIView):
         body = ReadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         conversation, count = services.conversation_mark_read(
-            request.user, conversation_id, body.validated_data.get("up_to")
+            user=request.user, conversation_or_user_id=conversation_id, up_to=body.validated_data.get("up_to")
         )
         return Response({"conversation": conversation, "unread_count": count})

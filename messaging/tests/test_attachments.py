@@ -145,7 +145,7 @@ def test_a_message_needs_text_or_files(alice, bob):
 
 def test_group_attachment_for_members_and_not_for_the_removed(client_for, alice, bob, make_user):
     carol = make_user("carol")
-    group = services.group_create(creator=alice, title="Pics", members=[str(bob.id), str(carol.id)])
+    group = services.group_create(creator=alice, title="Pics", members=[bob.id, carol.id])
     first = upload(client_for(alice), png()).json()["id"]
     services.conversation_message_send(sender=alice, conversation=group.id, content="", attachments=[first])
     services.group_remove_member(user=alice, conversation_id=group.id, member_id=carol.id)

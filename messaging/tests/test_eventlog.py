@@ -247,11 +247,11 @@ def test_a_deleted_message_leaves_the_log_of_everyone_who_saw_it(make_user):
     from messaging.eventlog.selectors import user_events_after
 
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
-    group = services.group_create(creator=alice, title="g", members=[str(bob.id), str(carol.id)])
+    group = services.group_create(creator=alice, title="g", members=[bob.id, carol.id])
     said = services.conversation_message_send(sender=alice, conversation=str(group.id), content="secret").message
     services.message_edit(user=alice, message_id=said.id, content="secret, edited")
     kept = services.conversation_message_send(sender=alice, conversation=str(group.id), content="kept").message
-    services.group_leave(user=carol, conversation_id=str(group.id))  # saw it, then left
+    services.group_leave(user=carol, conversation_id=group.id)  # saw it, then left
     services.message_delete(user=alice, message_id=said.id)
     for user in (alice, bob, carol):
         log = user_events_after(user.id, 0)

@@ -16,7 +16,7 @@ def carol(make_user):
 
 @pytest.fixture
 def group(alice, bob, carol):
-    return services.group_create(creator=alice, title="Trip", members=[str(bob.id), str(carol.id)])
+    return services.group_create(creator=alice, title="Trip", members=[bob.id, carol.id])
 
 
 def frames_of(user, kind):
@@ -71,10 +71,10 @@ def test_group_size_limit(alice, make_user, monkeypatch):
     monkeypatch.setattr(groups, "GROUP_MAX_MEMBERS", 3)
     users = [make_user(f"u{n}") for n in range(3)]
     with pytest.raises(GroupFull):
-        services.group_create(creator=alice, title="Big", members=[str(u.id) for u in users])
-    group = services.group_create(creator=alice, title="Fits", members=[str(u.id) for u in users[:2]])
+        services.group_create(creator=alice, title="Big", members=[u.id for u in users])
+    group = services.group_create(creator=alice, title="Fits", members=[u.id for u in users[:2]])
     with pytest.raises(GroupFull):
-        services.group_add_members(user=alice, conversation_id=group.id, user_ids=[str(users[2].id)])
+        services.group_add_members(user=alice, conversation_id=group.id, user_ids=[users[2].id])
 
 
 @pytest.mark.django_db
@@ -298,7 +298,7 @@ def test_membership_rows_are_kept_after_leaving(group, carol):
 def test_new_members_see_what_is_said_after_they_join(client_for, group, alice, make_user):
     services.conversation_message_send(sender=alice, conversation=group.id, content="before dave")
     dave = make_user("dave")
-    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[str(dave.id)])
+    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[dave.id])
     services.conversation_message_send(sender=alice, conversation=group.id, content="welcome dave")
     history = client_for(dave).get(f"/conversations/{group.id}/messages").json()
     assert [m["content"] for m in history] == ["welcome dave"]
@@ -312,7 +312,7 @@ def test_new_members_see_what_is_said_after_they_join(client_for, group, alice, 
 def test_a_returning_member_does_not_see_the_gap(client_for, group, alice, carol):
     services.group_remove_member(user=alice, conversation_id=group.id, member_id=carol.id)
     services.conversation_message_send(sender=alice, conversation=group.id, content="while carol was out")
-    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[str(carol.id)])
+    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[carol.id])
     services.conversation_message_send(sender=alice, conversation=group.id, content="carol is back")
     contents = [m["content"] for m in client_for(carol).get(f"/conversations/{group.id}/messages").json()]
     assert contents == ["carol is back"]
@@ -327,8 +327,8 @@ def test_a_removed_member_cannot_see_members_read_beyond_or_change_old_messages(
     later = services.conversation_message_send(sender=bob, conversation=group.id, content="later").message
     assert client_for(carol).get(f"/conversations/{group.id}/members").status_code == 404
     with pytest.raises(MessageNotFound):
-        services.conversation_mark_read(carol, group.id, str(later.id))
-    services.conversation_mark_read(carol, group.id)  # all she can see
+        services.conversation_mark_read(user=carol, conversation_or_user_id=group.id, up_to=later.id)
+    services.conversation_mark_read(user=carol, conversation_or_user_id=group.id)  # all she can see
     assert frames_of(bob, "message_read") == [] and frames_of(bob, "message_delivered") == []
     with pytest.raises(NotMember):
         services.message_edit(user=carol, message_id=mine.id, content="rewritten after leaving")
@@ -349,7 +349,7 @@ def test_deleting_a_group_message_blanks_it_for_everyone_who_saw_it(group, alice
 @pytest.mark.django_db
 def test_adding_many_members_is_one_event_per_member(group, alice, make_user):
     newcomers = [make_user(f"n{n}") for n in range(5)]
-    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[str(u.id) for u in newcomers])
+    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[u.id for u in newcomers])
     joined = frames_of(alice, "member_joined")
     assert len(joined) == 1 and len(joined[0]["members"]) == 5
     assert UserEvent.objects.filter(frame__type="member_joined").count() == 8  # 3 + 5 members, one each
@@ -364,7 +364,7 @@ def test_two_admins_removing_each_other_at_once_leave_one(make_user):
     from chatserver.errors import DomainError
 
     a, b, c = make_user("a1"), make_user("b1"), make_user("c1")
-    group = services.group_create(creator=a, title="Race", members=[str(b.id), str(c.id)])
+    group = services.group_create(creator=a, title="Race", members=[b.id, c.id])
     Membership.objects.filter(conversation=group, user=b).update(role="admin")
 
     def remove(actor, target):

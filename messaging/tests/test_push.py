@@ -177,7 +177,7 @@ def test_read_or_deleted_before_it_left_sends_nothing(client_for, alice, bob, ca
     send(alice, bob, "read soon")
     gone = send(alice, carol, "deleted soon")
     assert relay_once(now=later()) == 2  # both queued...
-    services.conversation_mark_read(bob, str(alice.id))
+    services.conversation_mark_read(user=bob, conversation_or_user_id=alice.id)
     services.message_delete(user=alice, message_id=gone.id)
     run_jobs()  # ...neither sent
     assert receiver.received("/wp/bob") == [] and receiver.received("/wp/carol") == []
@@ -188,7 +188,7 @@ def test_read_or_deleted_before_it_left_sends_nothing(client_for, alice, bob, ca
 def test_read_before_the_relay_queues_nothing(client_for, alice, bob, receiver):
     subscribe(client_for(bob), receiver, "bob")
     send(alice, bob, "read at once")
-    services.conversation_mark_read(bob, str(alice.id))
+    services.conversation_mark_read(user=bob, conversation_or_user_id=alice.id)
     assert relay_once(now=later()) == 0
     send(alice, bob, "not read")  # the control
     assert relay_once(now=later()) == 1
@@ -198,12 +198,12 @@ def test_read_before_the_relay_queues_nothing(client_for, alice, bob, receiver):
 def test_what_changed_after_the_relay_queued_a_push_is_checked_before_it_leaves(
     client_for, alice, bob, carol, receiver, change
 ):
-    group = services.group_create(creator=alice, title="Trip", members=[str(bob.id), str(carol.id)])
+    group = services.group_create(creator=alice, title="Trip", members=[bob.id, carol.id])
     _, subscription = subscribe(client_for(bob), receiver, "bob")
     message = services.conversation_message_send(sender=alice, conversation=group.id, content="hi").message
     assert relay_once(now=later()) == 1
     if change == "muted":
-        services.conversation_mute(bob, conversation_id=group.id, muted=True)
+        services.conversation_mute(user=bob, conversation_id=group.id, muted=True)
     elif change == "left":
         services.group_leave(user=bob, conversation_id=group.id)
     elif change == "inactive":
@@ -261,7 +261,7 @@ def test_mute_errors(client_for, alice, bob):
 
 
 def test_a_group_is_one_outbox_row_and_one_push_per_member(client_for, alice, bob, carol, receiver):
-    group = services.group_create(creator=alice, title="Trip", members=[str(bob.id), str(carol.id)])
+    group = services.group_create(creator=alice, title="Trip", members=[bob.id, carol.id])
     subscribe(client_for(carol), receiver, "carol")
     for n in range(4):
         services.conversation_message_send(sender=alice if n % 2 else bob, conversation=group.id, content=f"m{n}")
@@ -398,7 +398,7 @@ def test_the_relays_reads_do_not_grow_with_the_members(alice, make_user, receive
             PushTarget.objects.create(
                 user=user, kind="webhook", endpoint=receiver.webhook_url(user.username), secret="whsec_eA=="
             )
-        group = services.group_create(creator=alice, title="Big", members=[str(u.id) for u in users])
+        group = services.group_create(creator=alice, title="Big", members=[u.id for u in users])
         services.conversation_message_send(sender=alice, conversation=group.id, content="hello all")
         return members
 

@@ -58,7 +58,7 @@ def test_receipts_of_several_users_are_stored_together(alice, bob, make_user, dj
 @pytest.mark.django_db
 def test_reading_counts_as_delivery(alice, bob):
     message = send(alice, bob, "read before any device got it").message
-    services.conversation_mark_read(bob, alice.id)
+    services.conversation_mark_read(user=bob, conversation_or_user_id=alice.id)
     kinds = [f["type"] for f in UserEvent.objects.filter(user=alice).order_by("seq").values_list("frame", flat=True)]
     assert kinds == ["direct_message", "message_delivered", "message_read", "conversation_read"]
     delivered = UserEvent.objects.get(user=alice, frame__type="message_delivered").frame

@@ -80,11 +80,11 @@ def test_page_of_gives_a_cursor_only_when_a_row_is_left() -> None:
 def group_story(make_user):
     """alice, bob and carol in a group; carol leaves after message 2, dave joins after it."""
     alice, bob, carol, dave = (make_user(name) for name in ("alice", "bob", "carol", "dave"))
-    group = services.group_create(creator=alice, title="g", members=[str(bob.id), str(carol.id)])
+    group = services.group_create(creator=alice, title="g", members=[bob.id, carol.id])
     said = [services.conversation_message_send(sender=alice, conversation=str(group.id), content="1").message]
     said.append(services.conversation_message_send(sender=bob, conversation=str(group.id), content="2").message)
-    services.group_leave(user=carol, conversation_id=str(group.id))
-    services.group_add_members(user=alice, conversation_id=str(group.id), user_ids=[str(dave.id)])
+    services.group_leave(user=carol, conversation_id=group.id)
+    services.group_add_members(user=alice, conversation_id=group.id, user_ids=[dave.id])
     said.append(services.conversation_message_send(sender=alice, conversation=str(group.id), content="3").message)
     return group, {u.username: u for u in (alice, bob, carol, dave)}, said
 

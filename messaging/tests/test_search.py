@@ -48,7 +48,7 @@ def test_a_non_member_finds_nothing(client_for, make_user, chats):
 
 
 def test_removed_group_member_searches_only_up_to_removal(client_for, alice, bob, chats):
-    group = services.group_create(creator=alice, title="Team", members=[str(bob.id)])
+    group = services.group_create(creator=alice, title="Team", members=[bob.id])
     services.conversation_message_send(sender=alice, conversation=group.id, content="budget before")
     services.group_remove_member(user=alice, conversation_id=group.id, member_id=bob.id)
     services.conversation_message_send(sender=alice, conversation=group.id, content="budget after")
