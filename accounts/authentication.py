@@ -27,13 +27,7 @@ from chatserver.coalesce import Coalesced
 from chatserver.db import db
 from chatserver.errors import RateLimited, ServerBusy
 from chatserver.log import bind_user
-from chatserver.websocket import (
-    CLOSE_CREDENTIALS_INVALID,
-    CLOSE_RATE_LIMITED,
-    CLOSE_TRY_AGAIN_LATER,
-    admission,
-    refuse,
-)
+from chatserver.websocket import CLOSE_CREDENTIALS_INVALID, CLOSE_RATE_LIMITED, CLOSE_TRY_AGAIN_LATER, admission, refuse
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ class AuthAttemptThrottle(BucketThrottle):
     The per-email limit on failed logins lives in accounts.services."""
 
     def allow_request(self, request: Request, view) -> bool:
-        return self._record(request, ratelimit.hit("auth_ip", self.get_ident(request)))
+        return self.record(request, ratelimit.hit("auth_ip", self.get_ident(request)))
 
 
 class RegisterEmailThrottle(BucketThrottle):
@@ -22,10 +22,10 @@ class RegisterEmailThrottle(BucketThrottle):
     def allow_request(self, request: Request, view) -> bool:
         email = request.data.get("email") if isinstance(request.data, dict) else None
         if isinstance(email, str) and email.strip():
-            return self._record(request, ratelimit.hit("auth_email", normalize_email(email)))
+            return self.record(request, ratelimit.hit("auth_email", normalize_email(email)))
         return True
 
 
 class PasswordChangeThrottle(BucketThrottle):
     def allow_request(self, request: Request, view) -> bool:
-        return self._record(request, ratelimit.hit("password", str(request.user.pk)))
+        return self.record(request, ratelimit.hit("password", str(request.user.pk)))

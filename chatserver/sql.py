@@ -1,11 +1,11 @@
 """What the hand-written SQL of the apps shares: UUIDs and table names as the
 backend takes them, and the SQL functions whose names differ by backend.
 
-The hot-path statements (each slice's ``sql.py``) are written as SQL where
-the ORM costs more CPU to build them than the database takes to run them:
-each counter taken in one ``UPDATE``/``INSERT ... RETURNING`` round trip,
-which the ORM cannot express. Both PostgreSQL and SQLite (3.35+) run them as
-written.
+The apps write a statement as SQL where the ORM costs more CPU to build it
+than the database takes to run it, or cannot express it (a counter taken in
+one ``UPDATE``/``INSERT ... RETURNING`` round trip); messaging's are in its
+slices' ``sql.py`` and ``messaging/push/outbox.py``. Both PostgreSQL and
+SQLite (3.35+) run them as written.
 """
 
 import uuid

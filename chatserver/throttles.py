@@ -15,7 +15,7 @@ class BucketThrottle(BaseThrottle):
     def get_ident(self, request: Request) -> str:
         return request_client_address(request)
 
-    def _record(self, request: Request, decision: Decision) -> bool:
+    def record(self, request: Request, decision: Decision) -> bool:
         self.decision = decision
         # Read by RateLimitHeadersMiddleware to add RateLimit-* headers.
         request._request.ratelimit_decision = decision
@@ -31,4 +31,4 @@ class UserRateThrottle(BucketThrottle):
     def allow_request(self, request: Request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             return True
-        return self._record(request, ratelimit.hit("rest", str(request.user.pk)))
+        return self.record(request, ratelimit.hit("rest", str(request.user.pk)))

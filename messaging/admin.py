@@ -5,7 +5,8 @@ enforce the rules and tell every device); a raw admin edit would do neither,
 so the models are read-only here and the one change a moderator makes,
 "delete for everyone", is an action that calls the service and is recorded
 in the admin log. Deleted content stays hidden, as the API promises, unless
-a superuser asks for it (``?reveal=1`` on a message's page).
+a superuser asks for it (``?reveal=1`` on a message's page). The account page
+(accounts.admin) is extended here with the user's presence and conversations.
 """
 
 from django.contrib import admin, messages
@@ -22,6 +23,7 @@ from accounts.models import User
 from messaging import services
 from messaging.models import Attachment, Conversation, Membership, Message
 from messaging.presence.registry import get_presence
+from messaging.rules import is_current
 
 EXCERPT_LENGTH = 80
 HIDDEN = "(deleted: content hidden)"
@@ -301,7 +303,7 @@ class ChatUserAdmin(UserAdmin):
                         change_url(m.conversation),
                         conversation_name(m.conversation),
                         m.role,
-                        "" if m.left_seq is None else ", left",
+                        "" if is_current(m) else ", left",
                     )
                     for m in memberships
                 ),

@@ -12,16 +12,19 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal, NotRequired, TypedDict, get_type_hints
 
-from rest_framework import serializers
+from django.utils import timezone
 
 from messaging.models import Message
 
-_DATETIME = serializers.DateTimeField()  # one instance: building a field per frame showed in profiles
-
 
 def iso(value: datetime | None) -> str | None:
-    """A time as every API shape gives it (DRF's ISO 8601, µs, Z)."""
-    return _DATETIME.to_representation(value) if value else None
+    """A time as every API shape gives it: ISO 8601 in the server's time zone
+    (UTC), with microseconds when there are some and ``Z`` for UTC; what DRF's
+    DateTimeField writes, so REST and WebSocket agree (a test holds them equal)."""
+    if not value:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def receiver_id(message: Message) -> str | None:

@@ -1,8 +1,8 @@
-"""The predicates the messaging modules share, each written once: what a
+"""The predicates the messaging slices share, each written once: what a
 member sees, how an id or a page is read from a client, how a page ends.
 
-Each is a plain function or a Q/SQL fragment, so the selectors, services,
-receipts and the push relay apply the same rule rather than a copy of it.
+Each is a plain function or a Q fragment, so every slice's selectors and
+services, and the push relay, apply the same rule rather than a copy of it.
 """
 
 import base64
@@ -24,7 +24,8 @@ T = TypeVar("T")
 
 
 def parse_uuid(value: Any, field: str, error: type[InvalidInput] = InvalidInput) -> uuid.UUID:
-    """A UUID from a client (a string, or one already parsed), or ``error`` naming the field."""
+    """A UUID from a client (a string, or one already parsed), or ``error``
+    naming the field (a specific error class says it in its own words)."""
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -32,7 +33,7 @@ def parse_uuid(value: Any, field: str, error: type[InvalidInput] = InvalidInput)
             raise ValueError
         return uuid.UUID(value)
     except ValueError:
-        raise error(f"{field} must be a UUID.", field=field) from None
+        raise error(f"{field} must be a UUID." if error is InvalidInput else None, field=field) from None
 
 
 def is_storable_text(value: str) -> bool:

@@ -1,4 +1,5 @@
-"""One output shape per message view, shared by REST and WebSocket.
+"""The REST shapes: queries parsed, answers written (the WebSocket's frames are
+in messaging.frames, whose helpers these share).
 
 The seed's fields (``from``/``to``, ``sender_id``/``receiver_id``) are derived
 from the conversation: for a direct conversation the receiver is its other member.
@@ -16,6 +17,7 @@ from rest_framework import serializers
 from messaging.frames import attachment_data, attachments_of, iso, receiver_id
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Message
 from messaging.rules import PAGE_DEFAULT, PAGE_MAX, clamp_limit, is_current
+from messaging.search.selectors import SEARCH_QUERY_MAX_LENGTH
 
 
 class KeywordNamedFields:
@@ -301,7 +303,9 @@ class MembersAddSerializer(serializers.Serializer):
 
 
 class SearchQuerySerializer(PageQuerySerializer):
-    q = serializers.CharField(max_length=200, help_text="Words to find (PostgreSQL: websearch syntax).")
+    q = serializers.CharField(
+        max_length=SEARCH_QUERY_MAX_LENGTH, help_text="Words to find (PostgreSQL: websearch syntax)."
+    )
     order = serializers.ChoiceField(
         ["recent", "best"], default="recent", help_text="Newest first, or best match first."
     )

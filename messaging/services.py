@@ -1,5 +1,5 @@
-"""What the transports (REST views, the WebSocket consumer, the admin) call
-to change messaging data: each function lives in its slice's ``services``
+"""The writes the transports (REST views, the WebSocket consumer, the admin)
+and the tests call: each function lives in its slice's ``services``
 (messages, conversations, receipts, groups, attachments, presence, the event
 log); this module only names them in one place. Events are sent through
 ``messaging.eventlog.events`` after the transaction commits.

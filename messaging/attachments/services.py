@@ -17,10 +17,8 @@ from messaging.rules import parse_uuid
 
 logger = logging.getLogger(__name__)
 
-
 # Larger images are refused: decoding them would take hundreds of MB (pixel bombs).
 IMAGE_MAX_PIXELS = 40_000_000
-
 
 _SIGNATURES = [
     (b"\x89PNG\r\n\x1a\n", "image/png"),

@@ -16,9 +16,7 @@ from messaging import services
 from messaging.attachments.selectors import attachment_for_download
 from messaging.attachments.services import AttachmentTooLarge
 from messaging.exceptions import AttachmentNotFound
-from messaging.serializers import (
-    AttachmentSerializer,
-)
+from messaging.serializers import AttachmentSerializer
 
 
 class AttachmentUploadView(APIView):

@@ -14,10 +14,10 @@ from messaging.rules import CURRENT_MEMBER, parse_uuid
 
 
 def recipient_id(sender: User, to: Any) -> uuid.UUID:
-    recipient_id = parse_uuid(to, "to", InvalidRecipient)
-    if recipient_id == sender.id:
+    pk = parse_uuid(to, "to", InvalidRecipient)
+    if pk == sender.id:
         raise CannotMessageSelf(field="to")
-    return recipient_id
+    return pk
 
 
 def active_recipient(sender: User, to: Any) -> User:

@@ -1,4 +1,5 @@
-"""REST of conversations: the list, one conversation, opening or creating one, muting."""
+"""REST of conversations: the list, one conversation, opening a direct one or
+creating a group, renaming a group, muting."""
 
 import uuid
 
@@ -13,7 +14,7 @@ from messaging import services
 from messaging.conversations.selectors import ConversationPage, conversation_list
 from messaging.exceptions import ConversationNotFound
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH
-from messaging.presence import registry as presence
+from messaging.presence.registry import get_presence
 from messaging.serializers import (
     ConversationOpenSerializer,
     ConversationSerializer,
@@ -103,7 +104,7 @@ class ConversationDetailView(APIView):
 def _render_conversations(request: Request, page: ConversationPage) -> list[dict]:
     """Page items with the peers' presence: one registry round trip for the page."""
     peers = [m.conversation.other_user_id(request.user.id) for m in page.memberships]
-    online = presence.get_presence().online([pk for pk in peers if pk])
+    online = get_presence().online([pk for pk in peers if pk])
     items = [
         conversation_item(m, page.last_messages.get(m.conversation_id), online, request.user.id)
         for m in page.memberships

@@ -12,14 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from messaging.conversations.selectors import active_member_ids
 from messaging.eventlog import events
-from messaging.exceptions import (
-    ConversationNotFound,
-    GroupFull,
-    InvalidTitle,
-    NotAdmin,
-    NotAGroup,
-    RecipientNotFound,
-)
+from messaging.exceptions import ConversationNotFound, GroupFull, InvalidTitle, NotAdmin, NotAGroup, RecipientNotFound
 from messaging.frames import group_frame, member_frame
 from messaging.models import GROUP_MAX_MEMBERS, GROUP_TITLE_MAX_LENGTH, Conversation, Membership
 from messaging.rules import CURRENT_MEMBER, is_storable_text

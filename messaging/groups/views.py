@@ -1,4 +1,5 @@
-"""REST of group members: add, remove, leave."""
+"""REST of a group's members: list, add, remove, leave (creating and renaming a
+group are conversations: messaging.conversations.views)."""
 
 import uuid
 
@@ -12,10 +13,7 @@ from messaging import services
 from messaging.conversations.selectors import active_membership
 from messaging.exceptions import ConversationNotFound
 from messaging.groups.selectors import group_members
-from messaging.serializers import (
-    MembersAddSerializer,
-    MemberSerializer,
-)
+from messaging.serializers import MembersAddSerializer, MemberSerializer
 
 
 class ConversationMembersView(APIView):

@@ -5,7 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, Q
+from django.db.models import Q
 
 from accounts.models import User
 from accounts.selectors import user_get_active
@@ -21,8 +21,6 @@ from messaging.rules import (
     time_id_from_cursor,
     visible_to,
 )
-
-OFFLINE_BATCH_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -101,22 +99,6 @@ def _history_page(
 def message_for_member(user: User, message_id: uuid.UUID) -> Message | None:
     """A message ``user`` may see (deleted ones included), or None."""
     return Message.objects.select_related("conversation").filter(visible_to(user.id), pk=message_id).first()
-
-
-def messages_undelivered(user: User, limit: int = OFFLINE_BATCH_SIZE) -> list[Message]:
-    """Messages to ``user`` that no device of theirs has been sent yet, oldest first."""
-    return list(
-        Message.objects.filter(
-            visible_to(user),
-            seq__gt=F("conversation__memberships__delivered_seq"),
-            is_deleted=False,
-        )
-        .exclude(sender=user)
-        .select_related("conversation")
-        .prefetch_related("attachments")
-        # Within a conversation created_at follows seq (both taken under its lock); seq breaks ties.
-        .order_by("created_at", "seq")[:limit]
-    )
 
 
 def message_edits(user: User, message_id: uuid.UUID) -> list[MessageEdit] | None:

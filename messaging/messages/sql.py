@@ -2,8 +2,9 @@
 """The send path's statements (chatserver.sql says why SQL): a conversation's
 next seqs and the message rows.
 
-Every message takes the conversation's next seq and every recipient's next
-event seq, under row locks held until commit (seq order is commit order).
+Every message takes its conversation's next seq under the conversation's row
+lock, held until commit, so seq order is commit order (each recipient's event
+seq is taken the same way: messaging.eventlog.sql).
 """
 
 import uuid

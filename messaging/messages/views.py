@@ -29,8 +29,7 @@ class ChatHistoryView(APIView):
         responses={
             200: OpenApiResponse(
                 HistoryMessageSerializer(many=True),
-                description="Newest first. When more exist, the next page's cursor is in the "
-                '`X-Next-Cursor` header and a `Link: <...>; rel="next"` header.',
+                description=f"Newest first. {PAGED}",
             ),
             **error_responses(400, 401, 404),
         },

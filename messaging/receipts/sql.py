@@ -1,5 +1,9 @@
 # ruff: noqa: S608 - only table names from model metadata are formatted in; values are parameters
-"""The delivery receipts' statements (chatserver.sql says why SQL)."""
+"""The delivery receipts' statements (chatserver.sql says why SQL).
+
+Every delivered message costs a receipt transaction (messages_delivered_many);
+built by the ORM, its OR-ed filters and CASE update cost more CPU to compile
+than the send itself. ``messages_in_ranges`` also serves marking read."""
 
 import uuid
 
@@ -7,10 +11,6 @@ from django.db import connection
 
 from chatserver.sql import db_uuid, python_uuid, quoted_table
 from messaging.models import Membership, Message
-
-# ---- delivery receipts: the statements of messages_delivered_many ----------------
-# Every delivered message costs a receipt transaction; built by the ORM, its
-# OR-ed filters and CASE update cost more CPU to compile than the send itself.
 
 
 def messages_brief(ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[uuid.UUID, int, uuid.UUID]]:

@@ -9,11 +9,7 @@ from rest_framework.views import APIView
 
 from chatserver.openapi import error_responses
 from messaging import services
-from messaging.serializers import (
-    ChangedMessageSerializer,
-    ReadSerializer,
-    UnreadSerializer,
-)
+from messaging.serializers import ChangedMessageSerializer, ReadSerializer, UnreadSerializer
 
 
 class MessageReadView(APIView):

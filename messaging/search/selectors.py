@@ -1,4 +1,5 @@
-"""Message search over the caller's own conversations (a selector: reads only).
+"""Search (reads only): people by username prefix, and messages over the
+caller's own conversations.
 
 PostgreSQL: full-text search (``websearch_to_tsquery`` on the ``simple``
 configuration, so it works for any language without stemming) through a GIN
@@ -21,17 +22,9 @@ from messaging.models import Message
 from messaging.rules import PAGE_DEFAULT, cursor_decode, cursor_encode, page_of, visible_to
 
 SEARCH_CONFIG = "simple"
-
-
 SEARCH_QUERY_MAX_LENGTH = 200
-
-
 SEARCH_TERMS_MAX = 8
-
-
 SEARCH_OFFSET_MAX = 10_000  # deeper than this, refine the query
-
-
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

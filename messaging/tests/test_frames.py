@@ -5,9 +5,11 @@ the same shapes: messaging/tests/conftest.py, Device.recv.)"""
 
 import json
 import re
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from rest_framework import serializers
 
 from messaging import frames
 
@@ -98,3 +100,16 @@ def test_shape_problems_finds_what_is_wrong() -> None:
     assert frames.shape_problems({"type": "nope"}) == ["unknown frame {'type': 'nope'}"]
     assert frames.shape_problems({"type": "ping"}, frames.CLIENT_FRAMES) == []
     assert frames.shape_problems({"type": "ping"}) != []  # a client frame, not a server one
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2024, 1, 15, 10, 0, 0, 123456, tzinfo=UTC),
+        datetime(2024, 1, 15, 10, 0, 0, tzinfo=UTC),  # no microseconds: none written
+        datetime(2024, 1, 15, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=2))),  # another offset: as UTC
+    ],
+)
+def test_frame_times_are_written_as_rest_writes_them(value: datetime) -> None:
+    assert frames.iso(value) == serializers.DateTimeField().to_representation(value)
+    assert frames.iso(None) is None

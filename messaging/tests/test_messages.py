@@ -21,8 +21,9 @@ from messaging.exceptions import (
     NotSender,
     RecipientNotFound,
 )
-from messaging.messages.selectors import message_history, messages_undelivered
+from messaging.messages.selectors import message_history
 from messaging.models import MESSAGE_MAX_LENGTH, Conversation, Membership, Message, MessageEdit, UserEvent
+from messaging.tests.helpers import undelivered
 
 pytestmark = pytest.mark.django_db
 
@@ -236,15 +237,15 @@ def test_history_excludes_deleted_and_other_conversations(alice, bob, make_user)
     assert [m.id for m in page.messages] == [kept.id]
 
 
-def test_undelivered_uses_one_join_per_membership(alice, bob, make_user):
+def test_delivering_one_message_leaves_the_others_undelivered(alice, bob, make_user):
     carol = make_user("carol")
     send(alice, bob, "to bob")
     send(carol, bob, "from carol")
     send(bob, alice, "from bob")
-    undelivered = messages_undelivered(bob)
-    assert [m.content for m in undelivered] == ["to bob", "from carol"]
-    services.messages_delivered(bob, [undelivered[0].id])
-    assert [m.content for m in messages_undelivered(bob)] == ["from carol"]
+    waiting = undelivered(bob)
+    assert [m.content for m in waiting] == ["to bob", "from carol"]
+    services.messages_delivered(bob, [waiting[0].id])
+    assert [m.content for m in undelivered(bob)] == ["from carol"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,9 +6,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from messaging import services
-from messaging.messages.selectors import messages_undelivered
 from messaging.models import UserEvent
-from messaging.tests.helpers import dm
+from messaging.tests.helpers import dm, undelivered
 
 
 def send(sender, to, content="hi", **kwargs):
@@ -21,7 +20,7 @@ def test_messages_delivered_moves_the_cursor_and_tells_the_sender(alice, bob):
     send(bob, alice, "mine")
     two = send(alice, bob, "two").message
     services.messages_delivered(bob, [two.id])
-    assert messages_undelivered(bob) == []
+    assert undelivered(bob) == []
     frame = UserEvent.objects.filter(user=alice).order_by("-seq").values_list("frame", flat=True).first()
     assert frame["type"] == "message_delivered"
     assert frame["ids"] == [str(one.id), str(two.id)] and frame["id"] == str(two.id)
@@ -43,7 +42,7 @@ def test_receipts_of_several_users_are_stored_together(alice, bob, make_user, dj
         services.messages_delivered_many(
             {bob.id: [to_bob[1].id, from_carol.id], carol.id: [to_carol.id, from_carol.id, uuid.uuid4()]}
         )
-    assert messages_undelivered(bob) == [] and messages_undelivered(carol) == []
+    assert undelivered(bob) == [] and undelivered(carol) == []
     receipts = [
         (user_id, f["to"], f["ids"])
         for user_id, f in UserEvent.objects.order_by("seq").values_list("user_id", "frame")
@@ -92,7 +91,7 @@ def test_concurrent_deliveries_between_the_same_users_do_not_deadlock(make_user)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for future in [pool.submit(deliver, r) for r in receivers]:
             future.result()
-    assert all(messages_undelivered(r) == [] for r in receivers)
+    assert all(undelivered(r) == [] for r in receivers)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -26,9 +26,13 @@ def test_parse_uuid_names_the_field_of_anything_else(value) -> None:
     assert caught.value.field == "conversation"
 
 
-def test_parse_uuid_raises_the_error_asked_for() -> None:
-    with pytest.raises(InvalidRecipient):
+def test_parse_uuid_raises_the_error_asked_for_in_its_own_words() -> None:
+    with pytest.raises(InvalidRecipient) as caught:
         rules.parse_uuid("nope", "to", InvalidRecipient)
+    assert (caught.value.detail, caught.value.field) == (InvalidRecipient.default_detail, "to")
+    with pytest.raises(InvalidInput) as caught:
+        rules.parse_uuid("nope", "up_to")
+    assert caught.value.detail == "up_to must be a UUID."
 
 
 @pytest.mark.parametrize(("value", "storable"), [("hi", True), ("a\x00b", False), ("\ud800", False), ("é🙂", True)])
