@@ -1,3 +1,5 @@
+"""messaging.messages over REST: direct history, edit and delete."""
+
 import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
