@@ -52,6 +52,7 @@ class NotAGroup(InvalidInput):
 
 class InvalidCursor(InvalidInput):
     code = "invalid_cursor"
+    default_detail = "cursor is not a value this server returned."
 
 
 class InvalidFrame(InvalidInput):

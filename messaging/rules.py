@@ -74,7 +74,7 @@ def cursor_decode(cursor: str, *types: Callable[[str], Any]) -> tuple:
             raise ValueError("parts")
         return tuple(read(part) for read, part in zip(types, parts, strict=True))
     except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
-        raise InvalidCursor("cursor is not a value this server returned.", field="cursor") from None
+        raise InvalidCursor(field="cursor") from None
 
 
 def aware_datetime(value: str) -> datetime:

@@ -10,11 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.selectors import user_get_active
 from chatserver.errors import DomainError
 from messaging.attachments.services import attach, attachments_for_send, attachments_remove_files
 from messaging.conversations.selectors import active_membership
-from messaging.conversations.services import conversation_direct_get_or_create, recipient_id
+from messaging.conversations.services import active_recipient, conversation_direct_get_or_create, recipient_id
 from messaging.eventlog import events
 from messaging.exceptions import (
     ClientIdConflict,
@@ -26,7 +25,6 @@ from messaging.exceptions import (
     MessageNotFound,
     NotMember,
     NotSender,
-    RecipientNotFound,
 )
 from messaging.messages.selectors import message_for_member
 from messaging.messages.sql import conversation_next_seq, direct_conversations_advance, messages_insert
@@ -175,10 +173,7 @@ def _send_one(request: SendRequest) -> SendResult:
 
 def _conversation_for(request: SendRequest) -> Conversation:
     if request.recipient_id is not None:
-        recipient = user_get_active(request.recipient_id)
-        if recipient is None:
-            raise RecipientNotFound(field="to")
-        return conversation_direct_get_or_create(request.sender, recipient)
+        return conversation_direct_get_or_create(request.sender, active_recipient(request.sender, request.recipient_id))
     membership = (
         Membership.objects.select_related("conversation")
         .filter(CURRENT_MEMBER, user=request.sender, conversation_id=request.conversation_id)

@@ -64,7 +64,7 @@ def _offset(cursor: str | None) -> int:
         return 0
     (offset,) = cursor_decode(cursor, int)
     if not 0 <= offset <= SEARCH_OFFSET_MAX:
-        raise InvalidCursor("cursor is not a value this server returned.", field="cursor")
+        raise InvalidCursor(field="cursor")
     return offset
 
 
